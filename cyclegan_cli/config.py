@@ -1,0 +1,195 @@
+"""The typed training configuration: one dataclass, saved as JSON with every run.
+
+Every field carries its help text and help panel in ``metadata``; the ``cgan train`` options are
+generated from these fields, so the CLI, the saved ``config.json`` and the trainer never disagree.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import MISSING, asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Any, Literal, get_type_hints
+
+from cyclegan_cli.errors import CganError
+
+Preprocess = Literal["resize_and_crop", "crop", "scale_width", "scale_width_and_crop", "none"]
+GeneratorName = Literal["resnet_9blocks", "resnet_6blocks", "unet_256", "unet_128"]
+DiscriminatorName = Literal["basic", "n_layers", "pixel"]
+Norm = Literal["instance", "batch", "none"]
+InitType = Literal["normal", "xavier", "kaiming", "orthogonal"]
+GanMode = Literal["lsgan", "vanilla", "minimax", "wgangp", "hinge"]
+LrPolicy = Literal["linear", "step", "cosine", "constant"]
+Precision = Literal["auto", "fp32", "bf16", "fp16"]
+
+DATA, MODEL, LOSS, OPTIM, RUN = "Data", "Model", "Losses", "Optimisation", "Run"
+
+
+def opt(default: Any, help: str, panel: str, **extra: Any) -> Any:
+    """A dataclass field with CLI help text and the help panel it belongs to."""
+    return field(default=default, metadata={"help": help, "panel": panel, **extra})
+
+
+@dataclass
+class TrainConfig:
+    """Everything that defines a training run. Defaults follow the reference CycleGAN."""
+
+    # -- data --------------------------------------------------------------------------------
+    dir_a: str | None = opt(None, "Folder of domain A images.", DATA, cli=False)
+    dir_b: str | None = opt(None, "Folder of domain B images.", DATA, cli=False)
+    dataroot: str | None = opt(
+        None, "Reference layout: a folder holding trainA/ and trainB/ (instead of A/ B/).", DATA
+    )
+    preprocess: Preprocess = opt(
+        "resize_and_crop",
+        "How images are prepared: resize_and_crop (resize to load-size, random crop to "
+        "crop-size), crop, scale_width, scale_width_and_crop, or none (pad to the network's "
+        "size multiple).",
+        DATA,
+    )
+    load_size: int = opt(286, "Size images are scaled to before cropping.", DATA)
+    crop_size: int = opt(256, "Size of the random crop the networks train on.", DATA)
+    flip: bool = opt(True, "Random horizontal flips for augmentation.", DATA)
+    serial_batches: bool = opt(
+        False, "Pair A[i] with B[i] instead of a random B image each step.", DATA, flag="serial"
+    )
+    max_dataset_size: int = opt(0, "Use at most this many images per domain (0 = all).", DATA)
+    batch_size: int = opt(1, "Images per domain in each training step.", DATA)
+    num_workers: int = opt(-1, "Data-loading worker processes (-1 = auto, 0 = in-process).", DATA)
+    cache: bool = opt(
+        False, "Decode every image once and keep it in memory (for small datasets).", DATA
+    )
+    # -- model -------------------------------------------------------------------------------
+    netG: GeneratorName = opt("resnet_9blocks", "Generator architecture.", MODEL, flag="net-g")
+    ngf: int = opt(64, "Filters in the generators' first conv layer.", MODEL)
+    netD: DiscriminatorName = opt(
+        "basic",
+        "Discriminator: basic (70x70 PatchGAN), n_layers (PatchGAN with --n-layers-d), pixel.",
+        MODEL,
+        flag="net-d",
+    )
+    ndf: int = opt(64, "Filters in the discriminators' first conv layer.", MODEL)
+    n_layers_D: int = opt(3, "Conv layers of the n_layers discriminator.", MODEL)
+    norm: Norm = opt("instance", "Normalisation layers.", MODEL)
+    init_type: InitType = opt("normal", "Weight initialisation.", MODEL)
+    init_gain: float = opt(0.02, "Scale of the weight initialisation.", MODEL)
+    dropout: bool = opt(False, "Dropout in the generators.", MODEL)
+    # -- losses ------------------------------------------------------------------------------
+    gan_mode: GanMode = opt(
+        "lsgan",
+        "Adversarial loss: lsgan (least squares), vanilla (non-saturating BCE), minimax "
+        "(saturating BCE), wgangp (Wasserstein + gradient penalty), hinge.",
+        LOSS,
+    )
+    lambda_A: float = opt(10.0, "Weight of the cycle loss A -> B -> A.", LOSS)
+    lambda_B: float = opt(10.0, "Weight of the cycle loss B -> A -> B.", LOSS)
+    lambda_identity: float = opt(
+        0.5, "Identity loss weight, relative to the cycle weights (0 disables it).", LOSS
+    )
+    pool_size: int = opt(50, "History of generated images shown to the discriminators (0 = off).",
+                         LOSS)
+    label_smoothing: float = opt(
+        0.0, "One-sided label smoothing: real targets become 1 - this value.", LOSS
+    )
+    gp_weight: float = opt(10.0, "Gradient-penalty weight (wgangp).", LOSS)
+    gp_target: float = opt(1.0, "Target gradient norm of the penalty (wgangp).", LOSS)
+    gp_one_sided: bool = opt(False, "Penalise only gradient norms above the target.", LOSS)
+    # -- optimisation ------------------------------------------------------------------------
+    lr: float = opt(2e-4, "Adam learning rate.", OPTIM)
+    beta1: float = opt(0.5, "Adam beta1.", OPTIM)
+    beta2: float = opt(0.999, "Adam beta2.", OPTIM)
+    lr_policy: LrPolicy = opt(
+        "linear",
+        "Learning-rate policy: linear (constant for --n-epochs, then linear to 0 over "
+        "--n-epochs-decay), step, cosine, constant.",
+        OPTIM,
+    )
+    n_epochs: int = opt(100, "Epochs at the initial learning rate.", OPTIM)
+    n_epochs_decay: int = opt(100, "Epochs of learning-rate decay after --n-epochs.", OPTIM)
+    lr_decay_iters: int = opt(50, "Step policy: multiply the rate by 0.1 every this many epochs.",
+                              OPTIM)
+    max_steps: int = opt(0, "Stop after this many steps in total (0 = run all epochs).", OPTIM)
+    # -- run ---------------------------------------------------------------------------------
+    name: str | None = opt(None, "Run name (default: derived from the data folders).", RUN)
+    runs_dir: str = opt("runs", "Folder that holds the run directories.", RUN)
+    save_every: int = opt(5, "Keep a numbered checkpoint every this many epochs.", RUN)
+    sample_every: int = opt(0, "Write a sample grid every N steps (0 = at each epoch end).", RUN)
+    log_every: int = opt(10, "Log losses every N steps.", RUN)
+    device: str = opt("auto", "auto (cuda, then mps, then cpu), cpu, cuda, cuda:1, mps.", RUN)
+    precision: Precision = opt("auto", "Arithmetic: auto (bf16 on CUDA, else fp32), fp32, bf16, "
+                               "fp16.", RUN)
+    seed: int | None = opt(None, "Random seed (default: chosen at random and saved).", RUN)
+
+    # ---------------------------------------------------------------------------------------
+    def validate(self) -> TrainConfig:
+        """Check value ranges; raise CganError with a one-line message on the first problem."""
+        checks = [
+            (self.load_size > 0 and self.crop_size > 0, "--load-size and --crop-size must be > 0"),
+            (self.preprocess != "resize_and_crop" or self.load_size >= self.crop_size,
+             f"--load-size ({self.load_size}) must be >= --crop-size ({self.crop_size})"),
+            (self.batch_size >= 1, "--batch-size must be at least 1"),
+            (self.ngf >= 1 and self.ndf >= 1, "--ngf and --ndf must be at least 1"),
+            (self.n_layers_D >= 1, "--n-layers-d must be at least 1"),
+            (self.lambda_A >= 0 and self.lambda_B >= 0 and self.lambda_identity >= 0,
+             "loss weights must be >= 0"),
+            (self.pool_size >= 0, "--pool-size must be >= 0"),
+            (0 <= self.label_smoothing < 1, "--label-smoothing must be in [0, 1)"),
+            (self.lr > 0, "--lr must be > 0"),
+            (self.n_epochs >= 0 and self.n_epochs_decay >= 0, "epoch counts must be >= 0"),
+            (self.n_epochs + self.n_epochs_decay > 0 or self.max_steps > 0,
+             "nothing to train: --n-epochs + --n-epochs-decay is 0 and --max-steps is 0"),
+            (self.max_steps >= 0, "--max-steps must be >= 0"),
+            (self.save_every >= 1 and self.log_every >= 1, "--save-every and --log-every must "
+             "be >= 1"),
+            (self.sample_every >= 0, "--sample-every must be >= 0"),
+        ]
+        for ok, message in checks:
+            if not ok:
+                raise CganError(message)
+        return self
+
+    @property
+    def total_epochs(self) -> int:
+        return self.n_epochs + self.n_epochs_decay
+
+    @property
+    def run_dir(self) -> Path:
+        if not self.name:
+            raise CganError("the run has no name")
+        return Path(self.runs_dir) / self.name
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=2, sort_keys=False) + "\n"
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> TrainConfig:
+        """Build a config from a dict; unknown keys are an error, missing keys take defaults."""
+        names = {f.name for f in fields(cls)}
+        unknown = sorted(set(data) - names)
+        if unknown:
+            raise CganError(f"unknown config keys: {', '.join(unknown)}")
+        return cls(**data)
+
+    @classmethod
+    def load(cls, path: str | os.PathLike) -> TrainConfig:
+        try:
+            data = json.loads(Path(path).read_text(encoding="utf-8"))
+        except (OSError, ValueError) as exc:
+            raise CganError(f"cannot read config {path}: {exc}") from exc
+        return cls.from_dict(data)
+
+
+def cli_fields() -> list[tuple[str, Any, Any, dict[str, Any]]]:
+    """(name, resolved type, default, metadata) for each field exposed as a CLI option."""
+    hints = get_type_hints(TrainConfig)
+    out = []
+    for f in fields(TrainConfig):
+        if f.metadata.get("cli", True) is False:
+            continue
+        default = f.default if f.default is not MISSING else None
+        out.append((f.name, hints[f.name], default, dict(f.metadata)))
+    return out

@@ -1,0 +1,1 @@
+"""Data: robust image reading, preprocessing, the unaligned dataset and the sample dataset."""

@@ -1,0 +1,230 @@
+"""Unaligned two-domain dataset, a deterministic resumable sampler, and the DataLoader factory.
+
+Every random choice (epoch order, the B image drawn for each step, crop, flip) is derived from
+``(seed, epoch, position)``, never from worker or global RNG state. So the data of step *k* is
+the same whatever the number of workers, and a run resumed mid-epoch sees exactly the batches it
+would have seen without the interruption.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch.utils.data import DataLoader, Dataset, Sampler
+
+from cyclegan_cli.data.images import list_images, load_rgb
+from cyclegan_cli.data.transforms import Preprocessor
+from cyclegan_cli.errors import DataError, ImageReadError
+
+SampleKey = tuple[int, int, int, int]  # (index in A, index in B, epoch, position)
+
+
+def resolve_domains(
+    dir_a: str | None, dir_b: str | None, dataroot: str | None
+) -> tuple[Path, Path]:
+    """The A and B folders from either ``A/ B/`` or the reference ``--dataroot D`` layout."""
+    if dataroot and (dir_a or dir_b):
+        raise DataError("give either the A/ and B/ folders or --dataroot, not both")
+    if dataroot:
+        return Path(dataroot) / "trainA", Path(dataroot) / "trainB"
+    if not dir_a or not dir_b:
+        raise DataError("give two image folders (cgan train A/ B/) or --dataroot D")
+    return Path(dir_a), Path(dir_b)
+
+
+class UnalignedDataset(Dataset):
+    """Images from two unpaired folders, decoded to RGB and preprocessed as uint8 CxHxW tensors.
+
+    Indexed by :data:`SampleKey` tuples from :class:`EpochSampler`. A file that cannot be read is
+    skipped (the next file of its domain is used instead) and its path is returned in ``bad``
+    so the main process can report it once.
+    """
+
+    def __init__(
+        self,
+        files_a: Sequence[Path],
+        files_b: Sequence[Path],
+        preprocessor: Preprocessor,
+        seed: int = 0,
+        cache: bool = False,
+    ) -> None:
+        if not files_a or not files_b:
+            raise DataError("both domains need at least one image")
+        self.files = (list(files_a), list(files_b))
+        self.pre = preprocessor
+        self.seed = seed
+        self._bad: set[Path] = set()
+        self._cache: tuple[list[np.ndarray | None], list[np.ndarray | None]] | None = None
+        if cache:
+            self.fill_cache()
+
+    @classmethod
+    def from_folders(
+        cls, dir_a: Path, dir_b: Path, preprocessor: Preprocessor, *, seed: int = 0,
+        cache: bool = False, max_size: int = 0,
+    ) -> UnalignedDataset:
+        files = [list_images(dir_a), list_images(dir_b)]
+        if max_size > 0:
+            files = [f[:max_size] for f in files]
+        return cls(files[0], files[1], preprocessor, seed=seed, cache=cache)
+
+    def __len__(self) -> int:
+        return max(len(self.files[0]), len(self.files[1]))
+
+    @property
+    def sizes(self) -> tuple[int, int]:
+        return len(self.files[0]), len(self.files[1])
+
+    def fill_cache(self, on_bad=None) -> None:
+        """Decode and prepare every image now; unreadable files are dropped and reported."""
+        cache: list[list[np.ndarray | None]] = [[], []]
+        for domain in (0, 1):
+            for path in self.files[domain]:
+                try:
+                    cache[domain].append(self.pre.prepare(load_rgb(path, self.pre.draft_size)))
+                except ImageReadError as err:
+                    cache[domain].append(None)
+                    self._bad.add(path)
+                    if on_bad is not None:
+                        on_bad(err)
+        for domain, name in ((0, "A"), (1, "B")):
+            if all(a is None for a in cache[domain]):
+                raise DataError(f"no readable images in domain {name}")
+        self._cache = (cache[0], cache[1])
+
+    def _prepared(self, domain: int, index: int, bad: list[str]) -> np.ndarray:
+        files = self.files[domain]
+        for step in range(len(files)):
+            i = (index + step) % len(files)
+            if self._cache is not None:
+                arr = self._cache[domain][i]
+                if arr is not None:
+                    return arr
+                continue
+            path = files[i]
+            if path in self._bad:
+                continue
+            try:
+                return self.pre.prepare(load_rgb(path, self.pre.draft_size))
+            except ImageReadError as err:
+                self._bad.add(path)
+                bad.append(f"{err.path}: {err.reason}")
+        raise DataError(f"no readable images in domain {'AB'[domain]}")
+
+    def load(self, domain: int, index: int, rng: np.random.Generator | None) -> torch.Tensor:
+        """One preprocessed image as a uint8 CxHxW tensor (centred, unflipped if rng is None)."""
+        arr = self.pre.augment(self._prepared(domain, index, []), rng)
+        return torch.from_numpy(arr).permute(2, 0, 1)
+
+    def __getitem__(self, key: SampleKey) -> dict:
+        index_a, index_b, epoch, position = key
+        rng = np.random.default_rng([self.seed, epoch, position])
+        bad: list[str] = []
+        a = self.pre.augment(self._prepared(0, index_a, bad), rng)
+        b = self.pre.augment(self._prepared(1, index_b, bad), rng)
+        return {
+            "A": torch.from_numpy(a).permute(2, 0, 1),
+            "B": torch.from_numpy(b).permute(2, 0, 1),
+            "bad": bad,
+        }
+
+
+class EpochSampler(Sampler[SampleKey]):
+    """Yields the sample keys of one epoch; ``set_epoch(e, start)`` selects the epoch and the
+    position to start from (for resuming mid-epoch)."""
+
+    def __init__(self, sizes: tuple[int, int], seed: int, serial: bool = False) -> None:
+        self.size_a, self.size_b = sizes
+        self.length = max(sizes)
+        self.seed = seed
+        self.serial = serial
+        self.epoch = 0
+        self.start = 0
+
+    def set_epoch(self, epoch: int, start: int = 0) -> None:
+        self.epoch, self.start = epoch, start
+
+    def keys(self, epoch: int) -> list[SampleKey]:
+        rng = np.random.default_rng([self.seed, epoch, 2**31 - 1])
+        if self.serial:
+            order = np.arange(self.length)
+            index_b = order % self.size_b
+        else:
+            order = rng.permutation(self.length)
+            index_b = rng.integers(self.size_b, size=self.length)
+        return [
+            (int(i % self.size_a), int(b), epoch, pos)
+            for pos, (i, b) in enumerate(zip(order, index_b, strict=True))
+        ]
+
+    def __iter__(self) -> Iterator[SampleKey]:
+        return iter(self.keys(self.epoch)[self.start :])
+
+    def __len__(self) -> int:
+        return self.length - self.start
+
+
+def collate(samples: list[dict]) -> dict:
+    """Stack A and B (uint8) and gather the names of unreadable files."""
+    try:
+        a = torch.stack([s["A"] for s in samples])
+        b = torch.stack([s["B"] for s in samples])
+    except RuntimeError as exc:
+        shapes = sorted({tuple(s["A"].shape[1:]) for s in samples}
+                        | {tuple(s["B"].shape[1:]) for s in samples})
+        raise DataError(
+            f"images in one batch differ in size ({shapes}); with --preprocess none or "
+            "scale_width use --batch-size 1 or images of one size"
+        ) from exc
+    return {"A": a, "B": b, "bad": [p for s in samples for p in s["bad"]]}
+
+
+def auto_workers(requested: int) -> int:
+    """-1 means: up to 8 workers, leaving one core to the training process."""
+    if requested >= 0:
+        return requested
+    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    return max(0, min(8, (cpus or 1) - 1))
+
+
+@dataclass
+class Loader:
+    """A DataLoader over :class:`UnalignedDataset` with its resumable sampler."""
+
+    dataset: UnalignedDataset
+    sampler: EpochSampler
+    loader: DataLoader
+    steps_per_epoch: int
+
+    def epoch(self, epoch: int, start_step: int = 0) -> DataLoader:
+        """The loader positioned at ``start_step`` batches into ``epoch``."""
+        self.sampler.set_epoch(epoch, start_step * self.loader.batch_size)
+        return self.loader
+
+
+def make_loader(
+    dataset: UnalignedDataset, *, batch_size: int, seed: int, serial: bool = False,
+    num_workers: int = -1, pin_memory: bool = False,
+) -> Loader:
+    """Build the training loader: worker processes, pinned memory, prefetching, static batches."""
+    sampler = EpochSampler(dataset.sizes, seed, serial)
+    drop_last = len(dataset) >= batch_size
+    workers = auto_workers(num_workers)
+    loader = DataLoader(
+        dataset,
+        batch_size=batch_size,
+        sampler=sampler,
+        drop_last=drop_last,
+        num_workers=workers,
+        collate_fn=collate,
+        pin_memory=pin_memory,
+        prefetch_factor=4 if workers > 0 else None,
+        persistent_workers=workers > 0,
+    )
+    steps = len(dataset) // batch_size if drop_last else 1
+    return Loader(dataset, sampler, loader, steps)

@@ -1,0 +1,30 @@
+"""Exceptions that carry a one-line message for the user (no traceback)."""
+
+
+class CganError(Exception):
+    """A user-facing error: the CLI prints its message in one line and exits non-zero."""
+
+    exit_code = 1
+
+
+class DataError(CganError):
+    """Missing, empty or unusable input data."""
+
+
+class ImageReadError(CganError):
+    """One image file could not be read; carries the path and the reason."""
+
+    def __init__(self, path: object, reason: str) -> None:
+        self.path = str(path)
+        self.reason = reason
+        super().__init__(f"{self.path}: {reason}")
+
+
+class CheckpointError(CganError):
+    """A checkpoint or run directory that cannot be used."""
+
+
+class TrainingDiverged(CganError):
+    """A loss became NaN or infinite; the last good checkpoint is left intact."""
+
+    exit_code = 3

@@ -1,0 +1,103 @@
+"""Network registry: build reference-compatible CycleGAN generators and discriminators by name.
+
+>>> net_g = build_generator("resnet_9blocks")
+>>> net_d = build_discriminator("basic")
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from torch import nn
+
+from .discriminators import NLayerDiscriminator, PixelDiscriminator
+from .generators import ResnetBlock, ResnetGenerator, UnetGenerator, UnetSkipConnectionBlock
+from .layers import INIT_TYPES, NORMS, init_weights, norm_layer, uses_bias
+
+__all__ = [
+    "DISCRIMINATORS",
+    "GENERATORS",
+    "INIT_TYPES",
+    "NORMS",
+    "NLayerDiscriminator",
+    "PixelDiscriminator",
+    "ResnetBlock",
+    "ResnetGenerator",
+    "UnetGenerator",
+    "UnetSkipConnectionBlock",
+    "build_discriminator",
+    "build_generator",
+    "count_parameters",
+    "generator_size_multiple",
+    "init_weights",
+    "norm_layer",
+    "uses_bias",
+]
+
+GENERATORS = ("resnet_9blocks", "resnet_6blocks", "unet_256", "unet_128")
+DISCRIMINATORS = ("basic", "n_layers", "pixel")
+
+# name -> (factory(input_nc, output_nc, ngf, norm, use_dropout), input size multiple)
+_GENERATOR_SPECS: dict[str, tuple[Callable[..., nn.Module], int]] = {
+    "resnet_9blocks": (lambda *a: ResnetGenerator(*a, n_blocks=9), ResnetGenerator.size_multiple),
+    "resnet_6blocks": (lambda *a: ResnetGenerator(*a, n_blocks=6), ResnetGenerator.size_multiple),
+    "unet_256": (lambda i, o, g, n, d: UnetGenerator(i, o, 8, g, n, d), 2**8),
+    "unet_128": (lambda i, o, g, n, d: UnetGenerator(i, o, 7, g, n, d), 2**7),
+}
+
+
+def _check_name(name: str, valid: tuple[str, ...], what: str) -> None:
+    if name not in valid:
+        raise ValueError(f"unknown {what} {name!r}; choose one of: {', '.join(valid)}")
+
+
+def build_generator(
+    name: str,
+    *,
+    input_nc: int = 3,
+    output_nc: int = 3,
+    ngf: int = 64,
+    norm: str = "instance",
+    use_dropout: bool = False,
+    init_type: str = "normal",
+    init_gain: float = 0.02,
+) -> nn.Module:
+    """Build and initialize the generator ``name`` (one of :data:`GENERATORS`)."""
+    _check_name(name, GENERATORS, "generator")
+    net = _GENERATOR_SPECS[name][0](input_nc, output_nc, ngf, norm, use_dropout)
+    return init_weights(net, init_type, init_gain)
+
+
+def build_discriminator(
+    name: str,
+    *,
+    input_nc: int = 3,
+    ndf: int = 64,
+    n_layers: int = 3,
+    norm: str = "instance",
+    init_type: str = "normal",
+    init_gain: float = 0.02,
+) -> nn.Module:
+    """Build and initialize the discriminator ``name`` (one of :data:`DISCRIMINATORS`).
+
+    ``basic`` is the 70x70 PatchGAN (3 layers); ``n_layers`` is a PatchGAN with
+    ``n_layers`` stride-2 layers; ``pixel`` is the 1x1 PixelGAN (``n_layers`` ignored).
+    """
+    _check_name(name, DISCRIMINATORS, "discriminator")
+    net: nn.Module
+    if name == "pixel":
+        net = PixelDiscriminator(input_nc, ndf, norm)
+    else:
+        net = NLayerDiscriminator(input_nc, ndf, 3 if name == "basic" else n_layers, norm)
+    return init_weights(net, init_type, init_gain)
+
+
+def generator_size_multiple(name: str) -> int:
+    """Spatial size that inputs to generator ``name`` must be a multiple of."""
+    _check_name(name, GENERATORS, "generator")
+    return _GENERATOR_SPECS[name][1]
+
+
+def count_parameters(net: nn.Module) -> int:
+    """Total number of parameter elements in ``net`` (trainable or not)."""
+    return sum(p.numel() for p in net.parameters())

@@ -1,0 +1,212 @@
+"""ResNet and U-Net generators, laid out exactly like the reference CycleGAN.
+
+Module nesting and attribute names match junyanz/pytorch-CycleGAN-and-pix2pix
+``models/networks.py`` so its saved state_dicts load with ``strict=True``.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from .layers import norm_layer, uses_bias
+
+PADDING_TYPES = ("reflect", "replicate", "zero")
+
+
+def _padding(padding_type: str) -> tuple[list[nn.Module], int]:
+    """Explicit padding layers and the conv ``padding`` argument for a 3x3 conv."""
+    if padding_type == "reflect":
+        return [nn.ReflectionPad2d(1)], 0
+    if padding_type == "replicate":
+        return [nn.ReplicationPad2d(1)], 0
+    if padding_type == "zero":
+        return [], 1
+    raise ValueError(
+        f"unknown padding type {padding_type!r}; choose one of: {', '.join(PADDING_TYPES)}"
+    )
+
+
+class ResnetBlock(nn.Module):
+    """Residual block: ``x + (pad, conv3x3, norm, ReLU, [dropout], pad, conv3x3, norm)(x)``."""
+
+    def __init__(
+        self,
+        dim: int,
+        padding_type: str = "reflect",
+        norm: str = "instance",
+        use_dropout: bool = False,
+    ) -> None:
+        super().__init__()
+        make_norm, bias = norm_layer(norm), uses_bias(norm)
+        layers: list[nn.Module] = []
+        pad, p = _padding(padding_type)
+        layers += [*pad, nn.Conv2d(dim, dim, 3, padding=p, bias=bias), make_norm(dim)]
+        layers.append(nn.ReLU(True))
+        if use_dropout:
+            layers.append(nn.Dropout(0.5))
+        pad, p = _padding(padding_type)
+        layers += [*pad, nn.Conv2d(dim, dim, 3, padding=p, bias=bias), make_norm(dim)]
+        self.conv_block = nn.Sequential(*layers)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x + self.conv_block(x)
+
+
+class ResnetGenerator(nn.Module):
+    """Johnson-style generator: 2 stride-2 downsamplings, ``n_blocks`` residual blocks, 2 up.
+
+    Output is in [-1, 1] (Tanh) with the input's spatial size, which must be a multiple
+    of :attr:`size_multiple`.
+    """
+
+    size_multiple: int = 4
+
+    def __init__(
+        self,
+        input_nc: int = 3,
+        output_nc: int = 3,
+        ngf: int = 64,
+        norm: str = "instance",
+        use_dropout: bool = False,
+        n_blocks: int = 9,
+        padding_type: str = "reflect",
+    ) -> None:
+        if n_blocks < 0:
+            raise ValueError(f"n_blocks must be >= 0, got {n_blocks}")
+        _padding(padding_type)  # validate before building anything
+        super().__init__()
+        self.input_nc, self.output_nc, self.ngf = input_nc, output_nc, ngf
+        make_norm, bias = norm_layer(norm), uses_bias(norm)
+
+        model: list[nn.Module] = [
+            nn.ReflectionPad2d(3),
+            nn.Conv2d(input_nc, ngf, kernel_size=7, padding=0, bias=bias),
+            make_norm(ngf),
+            nn.ReLU(True),
+        ]
+        n_down = 2
+        for i in range(n_down):
+            c = ngf * 2**i
+            model += [
+                nn.Conv2d(c, c * 2, kernel_size=3, stride=2, padding=1, bias=bias),
+                make_norm(c * 2),
+                nn.ReLU(True),
+            ]
+        dim = ngf * 2**n_down
+        model += [ResnetBlock(dim, padding_type, norm, use_dropout) for _ in range(n_blocks)]
+        for i in range(n_down):
+            c = ngf * 2 ** (n_down - i)
+            model += [
+                nn.ConvTranspose2d(
+                    c, c // 2, kernel_size=3, stride=2, padding=1, output_padding=1, bias=bias
+                ),
+                make_norm(c // 2),
+                nn.ReLU(True),
+            ]
+        model += [
+            nn.ReflectionPad2d(3),
+            nn.Conv2d(ngf, output_nc, kernel_size=7, padding=0),
+            nn.Tanh(),
+        ]
+        self.model = nn.Sequential(*model)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.model(x)
+
+
+class UnetSkipConnectionBlock(nn.Module):
+    """One U-Net level: ``x -> [x, up(submodule(down(x)))]`` (outermost: no concatenation).
+
+    ``outer_nc``/``inner_nc`` are the channels outside/inside this level; ``input_nc``
+    defaults to ``outer_nc`` and differs only at the outermost level.
+    """
+
+    def __init__(
+        self,
+        outer_nc: int,
+        inner_nc: int,
+        input_nc: int | None = None,
+        submodule: nn.Module | None = None,
+        outermost: bool = False,
+        innermost: bool = False,
+        norm: str = "instance",
+        use_dropout: bool = False,
+    ) -> None:
+        super().__init__()
+        if submodule is None and not innermost:
+            raise ValueError("a non-innermost U-Net block needs a submodule")
+        self.outermost = outermost
+        make_norm, bias = norm_layer(norm), uses_bias(norm)
+        if input_nc is None:
+            input_nc = outer_nc
+        downconv = nn.Conv2d(input_nc, inner_nc, kernel_size=4, stride=2, padding=1, bias=bias)
+        downrelu = nn.LeakyReLU(0.2, True)
+        uprelu = nn.ReLU(True)
+
+        model: list[nn.Module]
+        if outermost:
+            assert submodule is not None
+            upconv = nn.ConvTranspose2d(inner_nc * 2, outer_nc, kernel_size=4, stride=2, padding=1)
+            model = [downconv, submodule, uprelu, upconv, nn.Tanh()]
+        elif innermost:
+            upconv = nn.ConvTranspose2d(
+                inner_nc, outer_nc, kernel_size=4, stride=2, padding=1, bias=bias
+            )
+            model = [downrelu, downconv, uprelu, upconv, make_norm(outer_nc)]
+        else:
+            assert submodule is not None
+            upconv = nn.ConvTranspose2d(
+                inner_nc * 2, outer_nc, kernel_size=4, stride=2, padding=1, bias=bias
+            )
+            model = [downrelu, downconv, make_norm(inner_nc), submodule]
+            model += [uprelu, upconv, make_norm(outer_nc)]
+            if use_dropout:
+                model.append(nn.Dropout(0.5))
+        self.model = nn.Sequential(*model)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.outermost:
+            return self.model(x)
+        return torch.cat([x, self.model(x)], 1)
+
+
+class UnetGenerator(nn.Module):
+    """U-Net with ``num_downs`` stride-2 levels; a 2**num_downs input reaches 1x1 at the bottom.
+
+    Output is in [-1, 1] (Tanh); the input's spatial size must be a multiple of
+    :attr:`size_multiple`.
+    """
+
+    def __init__(
+        self,
+        input_nc: int = 3,
+        output_nc: int = 3,
+        num_downs: int = 8,
+        ngf: int = 64,
+        norm: str = "instance",
+        use_dropout: bool = False,
+    ) -> None:
+        if num_downs < 5:
+            raise ValueError(f"num_downs must be >= 5, got {num_downs}")
+        super().__init__()
+        self.num_downs = num_downs
+        block = UnetSkipConnectionBlock(ngf * 8, ngf * 8, norm=norm, innermost=True)
+        for _ in range(num_downs - 5):
+            block = UnetSkipConnectionBlock(
+                ngf * 8, ngf * 8, submodule=block, norm=norm, use_dropout=use_dropout
+            )
+        block = UnetSkipConnectionBlock(ngf * 4, ngf * 8, submodule=block, norm=norm)
+        block = UnetSkipConnectionBlock(ngf * 2, ngf * 4, submodule=block, norm=norm)
+        block = UnetSkipConnectionBlock(ngf, ngf * 2, submodule=block, norm=norm)
+        self.model = UnetSkipConnectionBlock(
+            output_nc, ngf, input_nc=input_nc, submodule=block, outermost=True, norm=norm
+        )
+
+    @property
+    def size_multiple(self) -> int:
+        """Spatial size the input must be a multiple of (``2**num_downs``)."""
+        return 2**self.num_downs
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.model(x)

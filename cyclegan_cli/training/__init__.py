@@ -1,0 +1,1 @@
+"""Training: the CycleGAN step, its loop, checkpoints, history pools and LR schedules."""

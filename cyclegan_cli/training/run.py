@@ -1,0 +1,106 @@
+"""The run directory: saved config, per-step loss CSV, sample grids and checkpoint paths."""
+
+from __future__ import annotations
+
+import csv
+import io
+import os
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+
+from cyclegan_cli.atomic import atomic_open, atomic_write_text
+from cyclegan_cli.config import TrainConfig
+
+CONFIG_FILE = "config.json"
+LOSS_FILE = "losses.csv"
+
+
+class RunDir:
+    """Paths and files of one run: ``config.json``, ``losses.csv``, ``samples/``,
+    ``checkpoints/latest.pt`` and ``checkpoints/epoch_NNNN.pt``."""
+
+    def __init__(self, path: str | os.PathLike) -> None:
+        self.path = Path(path)
+
+    @property
+    def config(self) -> Path:
+        return self.path / CONFIG_FILE
+
+    @property
+    def losses(self) -> Path:
+        return self.path / LOSS_FILE
+
+    @property
+    def samples(self) -> Path:
+        return self.path / "samples"
+
+    @property
+    def checkpoints(self) -> Path:
+        return self.path / "checkpoints"
+
+    @property
+    def latest(self) -> Path:
+        return self.checkpoints / "latest.pt"
+
+    def epoch_checkpoint(self, epoch: int) -> Path:
+        return self.checkpoints / f"epoch_{epoch:04d}.pt"
+
+    def create(self, cfg: TrainConfig) -> None:
+        for folder in (self.path, self.samples, self.checkpoints):
+            folder.mkdir(parents=True, exist_ok=True)
+        atomic_write_text(self.config, cfg.to_json())
+
+
+class LossLog:
+    """Appends one CSV row per logged step; on resume, rows after the checkpoint are dropped so
+    the log has no duplicate steps."""
+
+    def __init__(self, path: Path, columns: list[str], resume_step: int | None = None) -> None:
+        self.path = path
+        self.columns = ["step", "epoch", "lr", "images_per_s", *columns]
+        if resume_step is not None and path.exists():
+            self._truncate_after(resume_step)
+        new = not path.exists() or path.stat().st_size == 0
+        self._fh = open(path, "a", newline="", encoding="utf-8")  # noqa: SIM115
+        self._writer = csv.DictWriter(self._fh, fieldnames=self.columns, extrasaction="ignore")
+        if new:
+            self._writer.writeheader()
+            self._fh.flush()
+
+    def _truncate_after(self, step: int) -> None:
+        with open(self.path, newline="", encoding="utf-8") as fh:
+            rows = list(csv.DictReader(fh))
+        kept = [r for r in rows if int(r["step"]) <= step]
+        buf = io.StringIO()
+        writer = csv.DictWriter(buf, fieldnames=self.columns, extrasaction="ignore")
+        writer.writeheader()
+        writer.writerows(kept)
+        atomic_write_text(self.path, buf.getvalue())
+
+    def write(self, row: dict) -> None:
+        self._writer.writerow({k: (f"{v:.6g}" if isinstance(v, float) else v)
+                               for k, v in row.items()})
+        self._fh.flush()
+
+    def close(self) -> None:
+        self._fh.close()
+
+
+def to_uint8(batch: torch.Tensor) -> np.ndarray:
+    """NxCxHxW in [-1, 1] -> NxHxWxC uint8."""
+    x = ((batch.detach().float().clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8)
+    return x.permute(0, 2, 3, 1).cpu().numpy()
+
+
+def save_grid(path: Path, rows: list[list[torch.Tensor]]) -> None:
+    """Write a grid of image batches as PNG: each row lists batches shown left to right."""
+    row_images = [np.concatenate([to_uint8(t)[i] for t in row], axis=1)
+                  for row in rows for i in range(row[0].shape[0])]
+    width = max(r.shape[1] for r in row_images)
+    row_images = [np.pad(r, ((0, 0), (0, width - r.shape[1]), (0, 0))) for r in row_images]
+    grid = np.concatenate(row_images, axis=0)
+    with atomic_open(path, "wb") as fh:
+        Image.fromarray(grid).save(fh, format="PNG")

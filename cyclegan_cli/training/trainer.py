@@ -1,0 +1,229 @@
+"""The CycleGAN training step: generators G_AB (A->B) and G_BA (B->A), discriminators D_A and
+D_B (real vs. generated images of domain A and of domain B), their optimisers, schedulers and
+history pools, and the complete state a checkpoint needs.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import itertools
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+from cyclegan_cli.config import TrainConfig
+from cyclegan_cli.losses import (
+    cycle_loss,
+    discriminator_terms,
+    generator_loss,
+    gradient_penalty,
+    identity_loss,
+)
+from cyclegan_cli.models import build_discriminator, build_generator
+from cyclegan_cli.training.device import PRECISIONS
+from cyclegan_cli.training.pool import ImagePool
+from cyclegan_cli.training.schedule import build_scheduler
+
+
+class CycleGAN(nn.Module):
+    """The four networks of CycleGAN, built from a :class:`TrainConfig`."""
+
+    def __init__(self, cfg: TrainConfig) -> None:
+        super().__init__()
+        g = dict(ngf=cfg.ngf, norm=cfg.norm, use_dropout=cfg.dropout, init_type=cfg.init_type,
+                 init_gain=cfg.init_gain)
+        d = dict(ndf=cfg.ndf, n_layers=cfg.n_layers_D, norm=cfg.norm, init_type=cfg.init_type,
+                 init_gain=cfg.init_gain)
+        self.G_AB = build_generator(cfg.netG, **g)
+        self.G_BA = build_generator(cfg.netG, **g)
+        self.D_A = build_discriminator(cfg.netD, **d)
+        self.D_B = build_discriminator(cfg.netD, **d)
+
+    def generators(self) -> list[nn.Module]:
+        return [self.G_AB, self.G_BA]
+
+    def discriminators(self) -> list[nn.Module]:
+        return [self.D_A, self.D_B]
+
+
+def _set_requires_grad(nets: list[nn.Module], flag: bool) -> None:
+    for net in nets:
+        for p in net.parameters():
+            p.requires_grad_(flag)
+
+
+def to_model_range(batch: Tensor, device: torch.device) -> Tensor:
+    """uint8 NxCxHxW (possibly pinned) -> float in [-1, 1] on ``device``; scaled there."""
+    return batch.to(device, non_blocking=True).float().div_(127.5).sub_(1.0)
+
+
+class Trainer:
+    """Owns the networks, optimisers, schedulers, pools and counters of one training run."""
+
+    def __init__(self, cfg: TrainConfig, device: torch.device, precision: str = "fp32") -> None:
+        self.cfg = cfg
+        self.device = device
+        self.precision = precision
+        self.amp_dtype = PRECISIONS[precision]
+        self.model = CycleGAN(cfg).to(device)
+        betas = (cfg.beta1, cfg.beta2)
+        m = self.model
+        self.opt_G = torch.optim.Adam(
+            itertools.chain(m.G_AB.parameters(), m.G_BA.parameters()), lr=cfg.lr, betas=betas)
+        self.opt_D = torch.optim.Adam(
+            itertools.chain(m.D_A.parameters(), m.D_B.parameters()), lr=cfg.lr, betas=betas)
+        self.sched_G = build_scheduler(self.opt_G, cfg)
+        self.sched_D = build_scheduler(self.opt_D, cfg)
+        seed = cfg.seed or 0
+        self.pool_A = ImagePool(cfg.pool_size, seed=seed * 2 + 1)
+        self.pool_B = ImagePool(cfg.pool_size, seed=seed * 2 + 2)
+        self.scaler = torch.amp.GradScaler(device.type, enabled=precision == "fp16")
+        self.use_identity = cfg.lambda_identity > 0
+        self.loss_names = ["D_A", "D_B", "G_AB", "G_BA", "cycle_A", "cycle_B"]
+        if self.use_identity:
+            self.loss_names += ["idt_A", "idt_B"]
+        if cfg.gan_mode == "wgangp":
+            self.loss_names += ["gp_A", "gp_B"]
+        self.epoch = 0  # current epoch (0-based)
+        self.step_in_epoch = 0  # batches done in the current epoch
+        self.global_step = 0  # batches done in total
+        self._loss_sum = torch.zeros(len(self.loss_names), device=device)
+        self._loss_count = 0
+        self._finite = torch.ones((), dtype=torch.bool, device=device)
+
+    # -- the step ------------------------------------------------------------------------------
+    def autocast(self) -> contextlib.AbstractContextManager:
+        if self.amp_dtype is None:
+            return contextlib.nullcontext()
+        return torch.autocast(self.device.type, dtype=self.amp_dtype)
+
+    def train_step(self, real_A: Tensor, real_B: Tensor) -> Tensor:
+        """One optimisation step of both generators, then both discriminators.
+
+        Inputs are float batches in [-1, 1] on the device. Returns the losses as one tensor on
+        the device, ordered as ``self.loss_names`` (no host synchronisation).
+        """
+        cfg, m = self.cfg, self.model
+        mode = cfg.gan_mode
+        # generators: adversarial + cycle (+ identity), with the discriminators frozen
+        _set_requires_grad(m.discriminators(), False)
+        with self.autocast():
+            fake_B = m.G_AB(real_A)
+            rec_A = m.G_BA(fake_B)
+            fake_A = m.G_BA(real_B)
+            rec_B = m.G_AB(fake_A)
+            adv_AB = generator_loss(mode, m.D_B(fake_B))
+            adv_BA = generator_loss(mode, m.D_A(fake_A))
+            losses_G = [adv_AB, adv_BA,
+                        cycle_loss(rec_A, real_A, cfg.lambda_A),
+                        cycle_loss(rec_B, real_B, cfg.lambda_B)]
+            if self.use_identity:
+                losses_G += [
+                    identity_loss(m.G_BA(real_A), real_A, cfg.lambda_A * cfg.lambda_identity),
+                    identity_loss(m.G_AB(real_B), real_B, cfg.lambda_B * cfg.lambda_identity),
+                ]
+        loss_G = torch.stack(losses_G).sum()
+        self.opt_G.zero_grad(set_to_none=True)
+        self.scaler.scale(loss_G).backward()
+        self.scaler.step(self.opt_G)
+        _set_requires_grad(m.discriminators(), True)
+
+        # discriminators: real vs. fakes from the history pools, halved as in the reference
+        pooled_A = self.pool_A.query(fake_A.detach())
+        pooled_B = self.pool_B.query(fake_B.detach())
+        with self.autocast():
+            loss_D_A = sum(discriminator_terms(
+                mode, m.D_A(real_A), m.D_A(pooled_A), cfg.label_smoothing)) * 0.5
+            loss_D_B = sum(discriminator_terms(
+                mode, m.D_B(real_B), m.D_B(pooled_B), cfg.label_smoothing)) * 0.5
+        losses_D = [loss_D_A, loss_D_B]
+        loss_D = loss_D_A + loss_D_B
+        if mode == "wgangp":
+            gps = [cfg.gp_weight * gradient_penalty(
+                       net, real, fake, target=cfg.gp_target, one_sided=cfg.gp_one_sided)
+                   for net, real, fake in ((m.D_A, real_A, pooled_A), (m.D_B, real_B, pooled_B))]
+            loss_D = loss_D + gps[0] + gps[1]
+        self.opt_D.zero_grad(set_to_none=True)
+        self.scaler.scale(loss_D).backward()
+        self.scaler.step(self.opt_D)
+        self.scaler.update()
+
+        parts = losses_D + losses_G
+        if mode == "wgangp":
+            parts += gps
+        losses = torch.stack([p.detach().float() for p in parts])
+        self._loss_sum += losses
+        self._loss_count += 1
+        self._finite &= torch.isfinite(losses).all()
+        self.step_in_epoch += 1
+        self.global_step += 1
+        return losses
+
+    # -- bookkeeping -----------------------------------------------------------------------
+    def pop_mean_losses(self) -> dict[str, float]:
+        """Mean of each loss since the last call (one host synchronisation)."""
+        if self._loss_count == 0:
+            return {}
+        values = (self._loss_sum / self._loss_count).tolist()
+        self._loss_sum.zero_()
+        self._loss_count = 0
+        return dict(zip(self.loss_names, values, strict=True))
+
+    def losses_finite(self) -> bool:
+        """False once any loss since the start (or the last resume) was NaN or infinite."""
+        return bool(self._finite.item())
+
+    def end_epoch(self) -> None:
+        self.sched_G.step()
+        self.sched_D.step()
+        self.epoch += 1
+        self.step_in_epoch = 0
+
+    @property
+    def lr(self) -> float:
+        return float(self.opt_G.param_groups[0]["lr"])
+
+    @torch.no_grad()
+    def translate_samples(self, real_A: Tensor, real_B: Tensor) -> list[list[Tensor]]:
+        """[[real A, fake B, rec A], [real B, fake A, rec B]] in eval mode, for sample grids."""
+        m = self.model
+        m.eval()
+        try:
+            with self.autocast():
+                fake_B, fake_A = m.G_AB(real_A), m.G_BA(real_B)
+                rows = [[real_A, fake_B, m.G_BA(fake_B)], [real_B, fake_A, m.G_AB(fake_A)]]
+        finally:
+            m.train()
+        return [[t.float() for t in row] for row in rows]
+
+    def state_dict(self) -> dict[str, Any]:
+        m = self.model
+        return {
+            "nets": {name: getattr(m, name).state_dict() for name in ("G_AB", "G_BA", "D_A", "D_B")},
+            "opt_G": self.opt_G.state_dict(),
+            "opt_D": self.opt_D.state_dict(),
+            "sched_G": self.sched_G.state_dict(),
+            "sched_D": self.sched_D.state_dict(),
+            "scaler": self.scaler.state_dict(),
+            "pool_A": self.pool_A.state_dict(),
+            "pool_B": self.pool_B.state_dict(),
+            "epoch": self.epoch,
+            "step_in_epoch": self.step_in_epoch,
+            "global_step": self.global_step,
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        m = self.model
+        for name, sd in state["nets"].items():
+            getattr(m, name).load_state_dict(sd)
+        self.opt_G.load_state_dict(state["opt_G"])
+        self.opt_D.load_state_dict(state["opt_D"])
+        self.sched_G.load_state_dict(state["sched_G"])
+        self.sched_D.load_state_dict(state["sched_D"])
+        self.scaler.load_state_dict(state["scaler"])
+        self.pool_A.load_state_dict(state["pool_A"], self.device)
+        self.pool_B.load_state_dict(state["pool_B"], self.device)
+        self.epoch = int(state["epoch"])
+        self.step_in_epoch = int(state["step_in_epoch"])
+        self.global_step = int(state["global_step"])
