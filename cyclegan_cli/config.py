@@ -52,7 +52,8 @@ class TrainConfig:
     crop_size: int = opt(256, "Size of the random crop the networks train on.", DATA)
     flip: bool = opt(True, "Random horizontal flips for augmentation.", DATA)
     serial_batches: bool = opt(
-        False, "Pair A[i] with B[i] instead of a random B image each step.", DATA, flag="serial"
+        False, "Pair the i-th A image with the i-th B image instead of a random B each step.",
+        DATA, flag="serial",
     )
     max_dataset_size: int = opt(0, "Use at most this many images per domain (0 = all).", DATA)
     batch_size: int = opt(1, "Images per domain in each training step.", DATA)
@@ -137,8 +138,8 @@ class TrainConfig:
             (0 <= self.label_smoothing < 1, "--label-smoothing must be in [0, 1)"),
             (self.lr > 0, "--lr must be > 0"),
             (self.n_epochs >= 0 and self.n_epochs_decay >= 0, "epoch counts must be >= 0"),
-            (self.n_epochs + self.n_epochs_decay > 0 or self.max_steps > 0,
-             "nothing to train: --n-epochs + --n-epochs-decay is 0 and --max-steps is 0"),
+            (self.n_epochs + self.n_epochs_decay > 0,
+             "nothing to train: --n-epochs + --n-epochs-decay is 0"),
             (self.max_steps >= 0, "--max-steps must be >= 0"),
             (self.save_every >= 1 and self.log_every >= 1, "--save-every and --log-every must "
              "be >= 1"),

@@ -28,3 +28,9 @@ class TrainingDiverged(CganError):
     """A loss became NaN or infinite; the last good checkpoint is left intact."""
 
     exit_code = 3
+
+
+class TrainingInterrupted(CganError):
+    """Ctrl-C or SIGTERM stopped training after a checkpoint was saved."""
+
+    exit_code = 130

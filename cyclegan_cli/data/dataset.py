@@ -225,6 +225,9 @@ def make_loader(
         pin_memory=pin_memory,
         prefetch_factor=4 if workers > 0 else None,
         persistent_workers=workers > 0,
+        # a private generator: creating an epoch's iterator must not consume the global torch
+        # RNG, or a resumed run would diverge from an uninterrupted one
+        generator=torch.Generator().manual_seed(seed),
     )
     steps = len(dataset) // batch_size if drop_last else 1
     return Loader(dataset, sampler, loader, steps)

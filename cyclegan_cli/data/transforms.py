@@ -59,7 +59,8 @@ class Preprocessor:
     def __post_init__(self) -> None:
         if self.mode not in PREPROCESS_MODES:
             raise ValueError(
-                f"unknown preprocess mode {self.mode!r}; choose one of {', '.join(PREPROCESS_MODES)}"
+                f"unknown preprocess mode {self.mode!r}; "
+                f"choose one of {', '.join(PREPROCESS_MODES)}"
             )
 
     @property

@@ -31,7 +31,8 @@ def load_checkpoint(path: str | os.PathLike, map_location: str | torch.device = 
     try:
         state = torch.load(path, map_location=map_location, weights_only=True)
     except Exception as exc:  # torch raises many types for corrupt files
-        raise CheckpointError(f"{path} is not a readable checkpoint ({type(exc).__name__})") from exc
+        raise CheckpointError(
+            f"{path} is not a readable checkpoint ({type(exc).__name__})") from exc
     if not isinstance(state, dict) or state.get("format") != FORMAT:
         raise CheckpointError(f"{path} is not a cyclegan-cli training checkpoint")
     return state

@@ -32,7 +32,7 @@ class ImagePool:
     def query(self, images: Tensor) -> Tensor:
         """Return a batch the size of ``images`` drawn from the new images and the history."""
         if self.size == 0:
-            return images
+            return images.detach()
         out = []
         for image in images.detach():
             image = image.unsqueeze(0)

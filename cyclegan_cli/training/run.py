@@ -96,11 +96,14 @@ def to_uint8(batch: torch.Tensor) -> np.ndarray:
 
 
 def save_grid(path: Path, rows: list[list[torch.Tensor]]) -> None:
-    """Write a grid of image batches as PNG: each row lists batches shown left to right."""
-    row_images = [np.concatenate([to_uint8(t)[i] for t in row], axis=1)
-                  for row in rows for i in range(row[0].shape[0])]
-    width = max(r.shape[1] for r in row_images)
-    row_images = [np.pad(r, ((0, 0), (0, width - r.shape[1]), (0, 0))) for r in row_images]
-    grid = np.concatenate(row_images, axis=0)
+    """Write a PNG grid: each row lists 1xCxHxW images shown left to right (sizes may differ;
+    smaller tiles are padded with black)."""
+    tiles = [[to_uint8(t)[0] for t in row] for row in rows]
+    height = max(t.shape[0] for row in tiles for t in row)
+    lines = [np.concatenate([np.pad(t, ((0, height - t.shape[0]), (0, 0), (0, 0)))
+                             for t in row], axis=1) for row in tiles]
+    width = max(line.shape[1] for line in lines)
+    grid = np.concatenate([np.pad(line, ((0, 0), (0, width - line.shape[1]), (0, 0)))
+                           for line in lines], axis=0)
     with atomic_open(path, "wb") as fh:
         Image.fromarray(grid).save(fh, format="PNG")

@@ -21,11 +21,12 @@ def lr_factor(cfg: TrainConfig, epoch: int) -> float:
     """
     policy = cfg.lr_policy
     if policy == "linear":
-        return 1.0 - max(0, epoch + 1 - cfg.n_epochs) / float(cfg.n_epochs_decay + 1)
+        return max(0.0, 1.0 - max(0, epoch + 1 - cfg.n_epochs) / float(cfg.n_epochs_decay + 1))
     if policy == "step":
         return 0.1 ** (epoch // max(1, cfg.lr_decay_iters))
     if policy == "cosine":
-        return 0.5 * (1.0 + math.cos(math.pi * min(epoch, cfg.total_epochs) / max(1, cfg.total_epochs)))
+        total = max(1, cfg.total_epochs)
+        return 0.5 * (1.0 + math.cos(math.pi * min(epoch, total) / total))
     if policy == "constant":
         return 1.0
     raise ValueError(f"unknown lr policy {policy!r}; choose one of {', '.join(LR_POLICIES)}")

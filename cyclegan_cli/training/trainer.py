@@ -200,7 +200,8 @@ class Trainer:
     def state_dict(self) -> dict[str, Any]:
         m = self.model
         return {
-            "nets": {name: getattr(m, name).state_dict() for name in ("G_AB", "G_BA", "D_A", "D_B")},
+            "nets": {name: getattr(m, name).state_dict()
+                     for name in ("G_AB", "G_BA", "D_A", "D_B")},
             "opt_G": self.opt_G.state_dict(),
             "opt_D": self.opt_D.state_dict(),
             "sched_G": self.sched_G.state_dict(),

@@ -1,0 +1,124 @@
+"""Finding and decoding image files: every supported file becomes an HxWx3 uint8 RGB array.
+
+EXIF orientation is honoured; grayscale, palette, RGBA/LA (composited on white), CMYK and 16-bit
+images are converted to 8-bit RGB. Anything that cannot be decoded raises
+:class:`~cyclegan_cli.errors.ImageReadError` naming the file and the reason.
+"""
+
+from __future__ import annotations
+
+import os
+import warnings
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+from cyclegan_cli.errors import DataError, ImageReadError
+
+IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff")
+
+
+def list_images(folder: str | os.PathLike[str]) -> list[Path]:
+    """All image files under ``folder`` (recursive, sorted, hidden files skipped).
+
+    Raises DataError for a missing folder, a file given instead of a folder, or a folder
+    without images — before any training starts.
+    """
+    root = Path(folder)
+    if not root.exists():
+        raise DataError(f"folder not found: {root}")
+    if not root.is_dir():
+        raise DataError(f"not a folder: {root}")
+    files = sorted(
+        p
+        for p in root.rglob("*")
+        if p.suffix.lower() in IMAGE_EXTENSIONS
+        and p.is_file()
+        and not any(part.startswith(".") for part in p.relative_to(root).parts)
+    )
+    if not files:
+        exts = ", ".join(e.lstrip(".") for e in IMAGE_EXTENSIONS)
+        raise DataError(f"no images ({exts}) in {root}")
+    return files
+
+
+def _high_bit_to_8(img: Image.Image) -> Image.Image:
+    """16/32-bit integer or float single-channel images, scaled to 8-bit 'L'."""
+    arr = np.asarray(img)
+    if arr.dtype.kind == "f":
+        arr = np.clip(arr, 0.0, 1.0) * 255.0 if arr.max(initial=0) <= 1.0 else np.clip(arr, 0, 255)
+    elif arr.dtype.itemsize > 1:
+        arr = arr.astype(np.float64) / (np.iinfo(arr.dtype).max / 255.0)
+    return Image.fromarray(np.rint(arr).astype(np.uint8), "L")
+
+
+def to_rgb(img: Image.Image) -> Image.Image:
+    """Convert any PIL mode to 8-bit RGB (alpha composited over white)."""
+    if img.mode == "RGB":
+        return img
+    if img.mode in ("I", "I;16", "I;16B", "I;16L", "I;16N", "F"):
+        return _high_bit_to_8(img).convert("RGB")
+    if img.mode == "P":
+        img = img.convert("RGBA" if "transparency" in img.info else "RGB")
+    if img.mode in ("RGBA", "LA", "PA", "RGBa", "La"):
+        rgba = img.convert("RGBA")
+        background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+        return Image.alpha_composite(background, rgba).convert("RGB")
+    return img.convert("RGB")  # L, 1, CMYK, YCbCr, LAB, HSV
+
+
+def open_image(path: str | os.PathLike[str], draft_size: int | None = None) -> Image.Image:
+    """Open and fully decode an image with EXIF orientation applied.
+
+    ``draft_size`` lets JPEGs decode at a reduced scale whose smaller side stays at least that
+    large (much faster for big photos that are resized anyway).
+    """
+    path = Path(path)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            with Image.open(path) as img:
+                if draft_size and img.format == "JPEG":
+                    scale = min(img.width, img.height) / draft_size
+                    if scale >= 2:
+                        img.draft("RGB", (int(img.width / scale), int(img.height / scale)))
+                img.load()
+                return ImageOps.exif_transpose(img)
+    except ImageReadError:
+        raise
+    except UnidentifiedImageError:
+        raise ImageReadError(path, "not an image or an unsupported format") from None
+    except Image.DecompressionBombError:
+        raise ImageReadError(path, "too large (over PIL's decompression-bomb limit)") from None
+    except FileNotFoundError:
+        raise ImageReadError(path, "file not found") from None
+    except (OSError, SyntaxError, ValueError, EOFError) as exc:
+        reason = str(exc) or type(exc).__name__
+        if "truncated" in reason.lower():
+            reason = "truncated or corrupt file"
+        raise ImageReadError(path, reason) from None
+
+
+def load_rgb(path: str | os.PathLike[str], draft_size: int | None = None) -> np.ndarray:
+    """Decode ``path`` to a contiguous HxWx3 uint8 RGB array."""
+    img = open_image(path, draft_size)
+    try:
+        arr = np.asarray(to_rgb(img), dtype=np.uint8)
+    except (OSError, ValueError) as exc:
+        raise ImageReadError(Path(path), f"cannot convert {img.mode} to RGB ({exc})") from None
+    if arr.ndim != 3 or arr.shape[2] != 3 or arr.shape[0] == 0 or arr.shape[1] == 0:
+        raise ImageReadError(Path(path), f"unexpected decoded shape {arr.shape}")
+    return np.ascontiguousarray(arr)
+
+
+def probe_image(path: str | os.PathLike[str]) -> tuple[int, int, str]:
+    """(width, height, mode) read from the header only; raises ImageReadError if unreadable."""
+    path = Path(path)
+    try:
+        with Image.open(path) as img:
+            return img.width, img.height, img.mode
+    except UnidentifiedImageError:
+        raise ImageReadError(path, "not an image or an unsupported format") from None
+    except OSError as exc:
+        raise ImageReadError(path, str(exc) or type(exc).__name__) from None

@@ -1,0 +1,419 @@
+"""The training loop behind ``cgan train``: set up or resume a run, train, log, sample and save.
+
+Checkpoints (``latest`` after every epoch, every few minutes and on Ctrl-C / SIGTERM, plus a
+numbered one every ``save_every`` epochs) hold everything needed to continue exactly where the
+run stopped. A NaN or infinite loss stops the run without overwriting the last good checkpoint.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import random
+import re
+import secrets
+import shutil
+import signal
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    ProgressColumn,
+    Task,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+from rich.text import Text
+
+from cyclegan_cli import __version__
+from cyclegan_cli.config import TrainConfig
+from cyclegan_cli.data.dataset import Loader, UnalignedDataset, make_loader, resolve_domains
+from cyclegan_cli.data.images import list_images
+from cyclegan_cli.data.transforms import Preprocessor
+from cyclegan_cli.errors import CganError, CheckpointError, TrainingDiverged, TrainingInterrupted
+from cyclegan_cli.models import generator_size_multiple
+from cyclegan_cli.training.checkpoint import load_checkpoint, rng_state, save_checkpoint
+from cyclegan_cli.training.checkpoint import set_rng_state as restore_rng_state
+from cyclegan_cli.training.device import resolve_device, resolve_precision
+from cyclegan_cli.training.run import LossLog, RunDir, save_grid
+from cyclegan_cli.training.trainer import Trainer, to_model_range
+
+# Options that may change when a run is resumed; everything else is fixed by the saved config.
+RESUMABLE = frozenset({
+    "n_epochs", "n_epochs_decay", "max_steps", "save_every", "sample_every", "log_every",
+    "num_workers", "device", "precision", "cache",
+})
+AUTOSAVE_SECONDS = 600.0
+N_SAMPLES = 4
+
+
+@dataclass
+class TrainResult:
+    """What a finished (or stopped) run reports."""
+
+    run_dir: Path
+    global_step: int
+    epoch: int
+    device: str
+    precision: str
+    bad_files: list[str] = field(default_factory=list)
+    last_losses: dict[str, float] = field(default_factory=dict)
+    seconds: float = 0.0
+
+
+# -- setup -------------------------------------------------------------------------------------
+def _default_name(cfg: TrainConfig, dir_a: Path, dir_b: Path) -> str:
+    base = Path(cfg.dataroot).resolve().name if cfg.dataroot else (
+        f"{dir_a.resolve().name}2{dir_b.resolve().name}")
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", base).strip("._") or "run"
+
+
+def prepare_new_run(cfg: TrainConfig) -> TrainConfig:
+    """Validate a new run's config and fill in what was left to defaults (folders, name, seed)."""
+    cfg = replace(cfg).validate()
+    dir_a, dir_b = resolve_domains(cfg.dir_a, cfg.dir_b, cfg.dataroot)
+    for folder in (dir_a, dir_b):  # missing or empty folders fail here, before any work
+        list_images(folder)
+    multiple = generator_size_multiple(cfg.netG)
+    if cfg.preprocess in ("resize_and_crop", "crop", "scale_width_and_crop") \
+            and cfg.crop_size % multiple:
+        raise CganError(f"--net-g {cfg.netG} needs --crop-size to be a multiple of {multiple} "
+                        f"(got {cfg.crop_size})")
+    cfg.dir_a, cfg.dir_b = str(dir_a.resolve()), str(dir_b.resolve())
+    cfg.name = cfg.name or _default_name(cfg, dir_a, dir_b)
+    if cfg.seed is None:
+        cfg.seed = secrets.randbelow(2**31)
+    run = RunDir(cfg.run_dir)
+    if run.latest.exists():
+        raise CganError(f"run {run.path} already exists; continue it with --resume {run.path} "
+                        "or choose another --name")
+    return cfg
+
+
+def load_run(path: str | Path, overrides: dict[str, Any] | None = None
+             ) -> tuple[TrainConfig, dict[str, Any]]:
+    """The saved config (with allowed overrides applied) and latest checkpoint of a run."""
+    run = RunDir(path)
+    if not run.config.is_file():
+        raise CheckpointError(f"{run.path} is not a run directory (no {run.config.name})")
+    cfg = TrainConfig.load(run.config)
+    if not run.latest.is_file():
+        raise CheckpointError(f"{run.path} has no checkpoint to resume from yet ({run.latest})")
+    overrides = overrides or {}
+    fixed = sorted(k for k, v in overrides.items()
+                   if k not in RESUMABLE and getattr(cfg, k) != v)
+    if fixed:
+        names = ", ".join("--" + k.replace("_", "-").lower() for k in fixed)
+        raise CganError(f"{names} cannot change when resuming; only "
+                        f"{', '.join(sorted(RESUMABLE))} can")
+    cfg = replace(cfg, **{k: v for k, v in overrides.items() if k in RESUMABLE}).validate()
+    # the run keeps its name and folder even if it was moved or renamed
+    cfg.runs_dir, cfg.name = str(run.path.parent), run.path.name
+    return cfg, load_checkpoint(run.latest)
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
+# -- progress display ----------------------------------------------------------------------------
+class _ImagesPerSecond(ProgressColumn):
+    def __init__(self, batch_size: int) -> None:
+        super().__init__()
+        self.batch_size = batch_size
+
+    def render(self, task: Task) -> Text:
+        speed = task.speed
+        return Text("-- img/s" if speed is None else f"{speed * self.batch_size:.1f} img/s",
+                    style="progress.data.speed")
+
+
+def _format_losses(losses: dict[str, float]) -> str:
+    return " ".join(f"{k}={v:.3f}" for k, v in losses.items())
+
+
+class _Display:
+    """A Rich progress bar, or plain log lines with ``quiet`` (for files and CI logs)."""
+
+    def __init__(self, console: Console, quiet: bool, total: int, done: int, batch: int) -> None:
+        self.console, self.quiet, self.total, self.batch = console, quiet, total, batch
+        self.progress: Progress | None = None
+        self._last_line = 0.0
+        self._last_step = -1
+        self._start = time.perf_counter()
+        self._start_step = done
+        if not quiet:
+            self.progress = Progress(
+                TextColumn("[bold]{task.description}"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TextColumn("steps"),
+                _ImagesPerSecond(batch),
+                TimeElapsedColumn(),
+                TextColumn("ETA"),
+                TimeRemainingColumn(),
+                TextColumn("{task.fields[losses]}"),
+                console=console,
+                transient=False,
+            )
+            self.task = self.progress.add_task("", total=total, completed=done, losses="")
+
+    def __enter__(self) -> _Display:
+        if self.progress is not None:
+            self.progress.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.progress is not None:
+            self.progress.stop()
+
+    def update(self, step: int, epoch_text: str, losses: dict[str, float] | None,
+               force_line: bool = False) -> None:
+        if self.progress is not None:
+            fields = {"losses": _format_losses(losses)} if losses else {}
+            self.progress.update(self.task, completed=step, description=epoch_text, **fields)
+            return
+        now = time.perf_counter()
+        if step == self._last_step or (not force_line and now - self._last_line < 10.0):
+            return
+        self._last_line, self._last_step = now, step
+        rate = (step - self._start_step) / max(now - self._start, 1e-9)
+        eta = (self.total - step) / rate if rate > 0 else math.inf
+        eta_text = "--" if math.isinf(eta) else time.strftime("%H:%M:%S", time.gmtime(eta))
+        self.console.print(
+            f"{epoch_text} step {step}/{self.total} {rate * self.batch:.1f} img/s "
+            f"ETA {eta_text} {_format_losses(losses or {})}", highlight=False, soft_wrap=True)
+
+    def message(self, text: str) -> None:
+        self.console.print(text, highlight=False, soft_wrap=True)
+
+
+# -- signals ------------------------------------------------------------------------------------
+@contextlib.contextmanager
+def _stop_on_signals() -> Iterator[threading.Event]:
+    """An event set by the first Ctrl-C / SIGTERM (a second Ctrl-C aborts at once)."""
+    stop = threading.Event()
+    if threading.current_thread() is not threading.main_thread():
+        yield stop
+        return
+
+    def handler(signum: int, frame: object) -> None:
+        if stop.is_set() and signum == signal.SIGINT:
+            raise KeyboardInterrupt
+        stop.set()
+
+    previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield stop
+    finally:
+        for sig, old in previous.items():
+            signal.signal(sig, old)
+
+
+# -- the loop -------------------------------------------------------------------------------------
+class _Run:
+    """One training session of a run (new or resumed)."""
+
+    def __init__(self, cfg: TrainConfig, state: dict[str, Any] | None, console: Console,
+                 quiet: bool, autosave_seconds: float) -> None:
+        self.cfg, self.console, self.quiet = cfg, console, quiet
+        self.autosave_seconds = autosave_seconds
+        self.run = RunDir(cfg.run_dir)
+        self.device = resolve_device(cfg.device)
+        self.precision = resolve_precision(cfg.precision, self.device)
+        seed_everything(int(cfg.seed or 0))
+        if self.device.type == "cuda" and cfg.preprocess != "none":
+            torch.backends.cudnn.benchmark = True
+        pre = Preprocessor(cfg.preprocess, cfg.load_size, cfg.crop_size, cfg.flip,
+                           generator_size_multiple(cfg.netG))
+        self.bad_files: list[str] = []
+        dataset = UnalignedDataset.from_folders(
+            Path(cfg.dir_a or ""), Path(cfg.dir_b or ""), pre, seed=int(cfg.seed or 0),
+            max_size=cfg.max_dataset_size)
+        if cfg.cache:
+            dataset.fill_cache(on_bad=lambda err: self._report_bad([f"{err.path}: {err.reason}"]))
+        self.loader: Loader = make_loader(
+            dataset, batch_size=cfg.batch_size, seed=int(cfg.seed or 0),
+            serial=cfg.serial_batches, num_workers=cfg.num_workers,
+            pin_memory=self.device.type == "cuda")
+        self.trainer = Trainer(cfg, self.device, self.precision)
+        if state is None:
+            self.run.create(cfg)
+        else:
+            try:
+                self.trainer.load_state_dict(state["trainer"])
+            except (KeyError, RuntimeError, ValueError) as exc:
+                raise CheckpointError(f"{self.run.latest} does not match the run's config "
+                                      f"({type(exc).__name__})") from exc
+            restore_rng_state(state["rng"])
+            self.bad_files = list(state.get("bad_files", []))
+            self.run.create(cfg)  # re-save: resumable options may have changed
+        self.samples = self._sample_inputs(dataset)
+        self.log = LossLog(self.run.losses, self.trainer.loss_names,
+                           resume_step=self.trainer.global_step if state else None)
+        self.last_save = time.monotonic()
+        self.last_losses: dict[str, float] = {}
+
+    # -- helpers -------------------------------------------------------------------------------
+    def _report_bad(self, entries: list[str]) -> None:
+        for entry in entries:
+            if entry not in self.bad_files:
+                self.bad_files.append(entry)
+                self.console.print(f"[yellow]warning:[/] skipping unreadable image {entry}",
+                                   highlight=False)
+
+    def _sample_inputs(self, dataset: UnalignedDataset) -> list[tuple[torch.Tensor, ...]]:
+        """Fixed images (centred, unflipped) whose translations form the sample grids."""
+        pairs = []
+        for i in range(min(N_SAMPLES, *dataset.sizes)):
+            a, b = dataset.load(0, i, None), dataset.load(1, i, None)
+            pairs.append((to_model_range(a[None], self.device),
+                          to_model_range(b[None], self.device)))
+        return pairs
+
+    def write_samples(self, tag: str) -> Path:
+        rows = []
+        for real_a, real_b in self.samples:
+            (ra, fb, rec_a), (rb, fa, rec_b) = self.trainer.translate_samples(real_a, real_b)
+            rows.append([ra, fb, rec_a, rb, fa, rec_b])
+        path = self.run.samples / f"{tag}.png"
+        save_grid(path, rows)
+        return path
+
+    def _check_finite(self, losses: dict[str, float] | None = None) -> None:
+        bad = [k for k, v in (losses or {}).items() if not math.isfinite(v)]
+        if bad or not self.trainer.losses_finite():
+            t = self.trainer
+            what = f"loss {', '.join(bad)}" if bad else "a loss"
+            kept = (f"the last good checkpoint {self.run.latest} is kept"
+                    if self.run.latest.exists() else "no checkpoint had been written yet")
+            raise TrainingDiverged(
+                f"{what} became NaN or infinite by step {t.global_step} (epoch {t.epoch + 1}); "
+                f"{kept}. Try a lower --lr, --precision fp32 or another --gan-mode")
+
+    def save(self, numbered_epoch: int | None = None) -> None:
+        """Save ``latest`` (and a numbered copy) — only if every loss so far was finite."""
+        self._check_finite()
+        state = {
+            "trainer": self.trainer.state_dict(),
+            "rng": rng_state(),
+            "config": self.cfg.to_dict(),
+            "bad_files": self.bad_files,
+            "version": __version__,
+            "torch_version": str(torch.__version__),
+            "device": str(self.device),
+            "precision": self.precision,
+        }
+        save_checkpoint(self.run.latest, state)
+        if numbered_epoch is not None:
+            target = self.run.epoch_checkpoint(numbered_epoch)
+            tmp = target.with_name(f".{target.name}.tmp")
+            shutil.copyfile(self.run.latest, tmp)
+            tmp.replace(target)
+        self.last_save = time.monotonic()
+
+    # -- the loop ------------------------------------------------------------------------------
+    def total_steps(self) -> int:
+        planned = self.cfg.total_epochs * self.loader.steps_per_epoch
+        return min(self.cfg.max_steps, planned) if self.cfg.max_steps else planned
+
+    def train(self) -> TrainResult:
+        cfg, t = self.cfg, self.trainer
+        total = self.total_steps()
+        started = time.perf_counter()
+        steps_per_epoch = self.loader.steps_per_epoch
+        epochs = cfg.total_epochs
+        interval_start, interval_steps = time.perf_counter(), 0
+        with _stop_on_signals() as stop, \
+                _Display(self.console, self.quiet, total, t.global_step, cfg.batch_size) as shown:
+            shown.message(
+                f"run [bold]{self.run.path}[/]: {len(self.loader.dataset.files[0])} A / "
+                f"{len(self.loader.dataset.files[1])} B images, {steps_per_epoch} steps per "
+                f"epoch, {self.device} {self.precision}, seed {cfg.seed}"
+                + (f", resuming at step {t.global_step}" if t.global_step else ""))
+            done = t.global_step >= total
+            while not done and t.epoch < epochs:
+                epoch_text = f"epoch {t.epoch + 1}/{epochs}"
+                for batch in self.loader.epoch(t.epoch, t.step_in_epoch):
+                    if batch["bad"]:
+                        self._report_bad(batch["bad"])
+                    t.train_step(to_model_range(batch["A"], self.device),
+                                 to_model_range(batch["B"], self.device))
+                    interval_steps += 1
+                    step = t.global_step
+                    if step % cfg.log_every == 0:
+                        losses = t.pop_mean_losses()
+                        self._check_finite(losses)
+                        now = time.perf_counter()
+                        rate = interval_steps * cfg.batch_size / max(now - interval_start, 1e-9)
+                        interval_start, interval_steps = now, 0
+                        self.last_losses = losses
+                        self.log.write({"step": step, "epoch": t.epoch + 1, "lr": t.lr,
+                                        "images_per_s": rate, **losses})
+                        shown.update(step, epoch_text, losses)
+                    elif not self.quiet:
+                        shown.update(step, epoch_text, None)
+                    if cfg.sample_every and step % cfg.sample_every == 0:
+                        self.write_samples(f"step_{step:07d}")
+                    if step >= total:
+                        done = True
+                        break
+                    if stop.is_set():
+                        break
+                    if time.monotonic() - self.last_save > self.autosave_seconds:
+                        self.save()
+                if t.step_in_epoch >= steps_per_epoch:  # the epoch is complete
+                    t.end_epoch()
+                    numbered = t.epoch if t.epoch % cfg.save_every == 0 else None
+                    self.save(numbered)
+                    if not cfg.sample_every:
+                        self.write_samples(f"epoch_{t.epoch:04d}")
+                    shown.update(t.global_step, epoch_text, self.last_losses, force_line=True)
+                if stop.is_set():
+                    self.save()
+                    raise TrainingInterrupted(
+                        f"stopped at step {t.global_step}; saved {self.run.latest}. "
+                        f"Continue with: cgan train --resume {self.run.path}")
+            if t.step_in_epoch:  # stopped mid-epoch by --max-steps
+                self.save()
+                self.write_samples(f"step_{t.global_step:07d}")
+            if t.global_step == 0:
+                raise CganError("no training step was run (is --max-steps below the resume "
+                                "point?)")
+        self.log.close()
+        return TrainResult(self.run.path, t.global_step, t.epoch, str(self.device),
+                           self.precision, self.bad_files, self.last_losses,
+                           time.perf_counter() - started)
+
+
+def train(cfg: TrainConfig | None = None, *, resume: str | Path | None = None,
+          overrides: dict[str, Any] | None = None, console: Console | None = None,
+          quiet: bool = False, autosave_seconds: float = AUTOSAVE_SECONDS) -> TrainResult:
+    """Train a new run from ``cfg``, or continue the run at ``resume`` (with ``overrides``)."""
+    console = console or Console(stderr=True)
+    if resume is not None:
+        cfg, state = load_run(resume, overrides)
+    else:
+        if cfg is None:
+            raise CganError("nothing to train: give a config or a run to resume")
+        if overrides:
+            cfg = replace(cfg, **overrides)
+        cfg, state = prepare_new_run(cfg), None
+    run = _Run(cfg, state, console, quiet, autosave_seconds)
+    try:
+        return run.train()
+    finally:
+        run.log.close()
