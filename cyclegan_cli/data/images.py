@@ -47,10 +47,14 @@ def _high_bit_to_8(img: Image.Image) -> Image.Image:
     """16/32-bit integer or float single-channel images, scaled to 8-bit 'L'."""
     arr = np.asarray(img)
     if arr.dtype.kind == "f":
+        arr = np.nan_to_num(arr, nan=0.0)  # one NaN must not turn a 0..1 image black
         arr = np.clip(arr, 0.0, 1.0) * 255.0 if arr.max(initial=0) <= 1.0 else np.clip(arr, 0, 255)
     elif arr.dtype.itemsize > 1:
-        arr = arr.astype(np.float64) / (np.iinfo(arr.dtype).max / 255.0)
-    return Image.fromarray(np.rint(arr).astype(np.uint8), "L")
+        top = np.iinfo(arr.dtype).max
+        if arr.dtype.kind == "i" and 0 <= arr.min(initial=0) and arr.max(initial=0) <= 65535:
+            top = 65535  # mode "I" holding 16-bit data (Pillow < 10.3 opens 16-bit PNGs so)
+        arr = np.clip(arr.astype(np.float64), 0.0, None) / (top / 255.0)
+    return Image.fromarray(np.rint(np.clip(arr, 0, 255)).astype(np.uint8), "L")
 
 
 def to_rgb(img: Image.Image) -> Image.Image:
@@ -116,9 +120,13 @@ def probe_image(path: str | os.PathLike[str]) -> tuple[int, int, str]:
     """(width, height, mode) read from the header only; raises ImageReadError if unreadable."""
     path = Path(path)
     try:
-        with Image.open(path) as img:
-            return img.width, img.height, img.mode
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            with Image.open(path) as img:
+                return img.width, img.height, img.mode
     except UnidentifiedImageError:
         raise ImageReadError(path, "not an image or an unsupported format") from None
-    except OSError as exc:
+    except Image.DecompressionBombError:
+        raise ImageReadError(path, "too large (over PIL's decompression-bomb limit)") from None
+    except (OSError, SyntaxError, ValueError, EOFError) as exc:
         raise ImageReadError(path, str(exc) or type(exc).__name__) from None

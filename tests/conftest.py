@@ -1,0 +1,27 @@
+"""Shared fixtures: a tiny unpaired dataset made from scikit-image's photos, and tiny configs."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from cyclegan_cli.config import TrainConfig
+from cyclegan_cli.data.demo import make_demo_dataset
+
+
+@pytest.fixture(scope="session")
+def tiny_data(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """8 + 8 unpaired 32x32 crops (B graded), plus a 4-image paired test split."""
+    return make_demo_dataset(tmp_path_factory.mktemp("data"), size=32, n_train=8, n_test=4)
+
+
+def tiny_config(data: Path, runs: Path, **changes) -> TrainConfig:
+    """A config small enough for a CPU test to run dozens of steps in seconds."""
+    values = dict(
+        dir_a=str(data / "trainA"), dir_b=str(data / "trainB"), load_size=36, crop_size=32,
+        netG="resnet_6blocks", ngf=8, ndf=8, n_epochs=2, n_epochs_decay=2, name="tiny",
+        runs_dir=str(runs), log_every=2, save_every=2, device="cpu", seed=7, num_workers=0,
+    )
+    values.update(changes)
+    return TrainConfig(**values)
