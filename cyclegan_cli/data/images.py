@@ -51,7 +51,7 @@ def _high_bit_to_8(img: Image.Image) -> Image.Image:
         arr = np.clip(arr, 0.0, 1.0) * 255.0 if arr.max(initial=0) <= 1.0 else np.clip(arr, 0, 255)
     elif arr.dtype.itemsize > 1:
         top = np.iinfo(arr.dtype).max
-        if arr.dtype.kind == "i" and 0 <= arr.min(initial=0) and arr.max(initial=0) <= 65535:
+        if arr.dtype.kind == "i" and arr.min(initial=0) >= 0 and arr.max(initial=0) <= 65535:
             top = 65535  # mode "I" holding 16-bit data (Pillow < 10.3 opens 16-bit PNGs so)
         arr = np.clip(arr.astype(np.float64), 0.0, None) / (top / 255.0)
     return Image.fromarray(np.rint(np.clip(arr, 0, 255)).astype(np.uint8), "L")
