@@ -136,3 +136,18 @@ def test_python_dash_m_runs_the_cli():
     out = subprocess.run([sys.executable, "-m", "cyclegan_cli", "train", "--help"],
                          capture_output=True, text=True, timeout=120, cwd=Path(__file__).parent)
     assert out.returncode == 0 and "--gan-mode" in out.stdout
+
+
+def test_demo_command_makes_data_trains_and_scores(tmp_path):
+    result, text = invoke("demo", tmp_path / "demo", "--steps", "3", "--quiet")
+    assert result.exit_code == 0, text
+    flat = " ".join(text.split())
+    assert "demo finished" in flat and "untouched" in flat
+    for split, count in (("trainA", 200), ("trainB", 200), ("testA", 20), ("testB_true", 20)):
+        assert len(list((tmp_path / "demo" / "data" / split).glob("*.png"))) == count
+    run = tmp_path / "demo" / "runs" / "golden_hour"
+    assert (run / "samples" / "test_AtoB.png").exists()
+    assert load_checkpoint(run / "checkpoints" / "latest.pt")["trainer"]["global_step"] == 3
+    result, text = invoke("demo", tmp_path / "demo", "--steps", "1", "--quiet")
+    assert result.exit_code == 0, text  # a second demo keeps the first run
+    assert (tmp_path / "demo" / "runs" / "golden_hour-2" / "checkpoints" / "latest.pt").exists()

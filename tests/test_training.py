@@ -220,3 +220,37 @@ def test_sigterm_saves_a_checkpoint_and_resume_continues(tiny_data, tmp_path):
     assert result.global_step == stopped_at + 2
     steps = [int(r["step"]) for r in read_losses(tmp_path / "sig")]
     assert steps == list(range(1, stopped_at + 3))  # no gaps, no duplicates
+
+
+def _odd_images(folder: Path, sizes: list[tuple[int, int]], seed: int) -> Path:
+    import numpy as np
+    from PIL import Image
+
+    folder.mkdir(parents=True)
+    rng = np.random.default_rng(seed)
+    for i, (w, h) in enumerate(sizes):
+        Image.fromarray(rng.integers(0, 256, (h, w, 3), dtype=np.uint8)).save(folder / f"{i}.png")
+    return folder
+
+
+@pytest.mark.parametrize("mode", ["none", "scale_width"])
+def test_whole_image_modes_train_on_odd_sizes(tmp_path, mode):
+    from PIL import Image
+
+    a = _odd_images(tmp_path / "A", [(37, 29), (41, 35)], 0)
+    b = _odd_images(tmp_path / "B", [(45, 31)], 1)
+    cfg = tiny_config(tmp_path, tmp_path / "runs", dir_a=str(a), dir_b=str(b), preprocess=mode,
+                      load_size=36, crop_size=16, n_epochs=1, n_epochs_decay=0, batch_size=1)
+    result = train(cfg, console=quiet_console(), quiet=True)
+    assert result.global_step == 2
+    grid = Image.open(RunDir(result.run_dir).samples / "epoch_0001.png")
+    # none: 37x29 -> 40x32 and 45x31 -> 48x32; scale_width: width 36, 29 and 25 rows -> 28
+    assert grid.size == ((3 * 40 + 3 * 48, 32) if mode == "none" else (6 * 36, 28))
+    with pytest.raises(DataError, match="--batch-size 1"):
+        train(replace_cfg(cfg, batch_size=2, name="b2"), console=quiet_console())
+
+
+def replace_cfg(cfg: TrainConfig, **changes) -> TrainConfig:
+    from dataclasses import replace
+
+    return replace(cfg, **changes)

@@ -78,6 +78,16 @@ class Preprocessor:
             return resize(arr, self.load_size, height)
         return arr
 
+    def output_size(self, width: int, height: int) -> tuple[int, int]:
+        """(width, height) of the training sample made from a width x height image."""
+        if self.mode in ("resize_and_crop", "crop", "scale_width_and_crop"):
+            return self.crop_size, self.crop_size
+        if self.mode == "scale_width":
+            width, height = self.load_size, max(round(self.load_size * height / width),
+                                                self.crop_size)
+        m = self.size_multiple
+        return -(-width // m) * m, -(-height // m) * m
+
     def augment(self, arr: np.ndarray, rng: np.random.Generator | None) -> np.ndarray:
         """Random crop / flip / pad of a prepared array (centred and unflipped when rng is None)."""
         if self.mode in ("resize_and_crop", "crop", "scale_width_and_crop"):
@@ -86,7 +96,9 @@ class Preprocessor:
             arr = pad_to_multiple(arr, self.size_multiple)
         if self.flip and rng is not None and rng.random() < 0.5:
             arr = arr[:, ::-1]
-        return np.ascontiguousarray(arr)
+        if arr.flags.c_contiguous and arr.flags.writeable:
+            return arr
+        return np.array(arr, order="C")  # a writable copy (decoded images are read-only)
 
     def __call__(self, arr: np.ndarray, rng: np.random.Generator | None = None) -> np.ndarray:
         return self.augment(self.prepare(arr), rng)

@@ -39,9 +39,16 @@ from rich.text import Text
 from cyclegan_cli import __version__
 from cyclegan_cli.config import TrainConfig
 from cyclegan_cli.data.dataset import Loader, UnalignedDataset, make_loader, resolve_domains
-from cyclegan_cli.data.images import list_images
+from cyclegan_cli.data.images import list_images, probe_image
 from cyclegan_cli.data.transforms import Preprocessor
-from cyclegan_cli.errors import CganError, CheckpointError, TrainingDiverged, TrainingInterrupted
+from cyclegan_cli.errors import (
+    CganError,
+    CheckpointError,
+    DataError,
+    ImageReadError,
+    TrainingDiverged,
+    TrainingInterrupted,
+)
 from cyclegan_cli.models import generator_size_multiple
 from cyclegan_cli.training.checkpoint import load_checkpoint, rng_state, save_checkpoint
 from cyclegan_cli.training.checkpoint import set_rng_state as restore_rng_state
@@ -243,6 +250,8 @@ class _Run:
         dataset = UnalignedDataset.from_folders(
             Path(cfg.dir_a or ""), Path(cfg.dir_b or ""), pre, seed=int(cfg.seed or 0),
             max_size=cfg.max_dataset_size)
+        if cfg.batch_size > 1 and pre.mode in ("none", "scale_width"):
+            self._check_one_size(dataset)
         if cfg.cache:
             dataset.fill_cache(on_bad=lambda err: self._report_bad([f"{err.path}: {err.reason}"]))
         self.loader: Loader = make_loader(
@@ -268,6 +277,22 @@ class _Run:
         self.last_losses: dict[str, float] = {}
 
     # -- helpers -------------------------------------------------------------------------------
+    def _check_one_size(self, dataset: UnalignedDataset) -> None:
+        """Batches need equal sizes: with whole-image modes, check every image up front."""
+        sizes: dict[tuple[int, int], Path] = {}
+        for path in [*dataset.files[0], *dataset.files[1]]:
+            try:
+                w, h, _ = probe_image(path)
+            except ImageReadError:
+                continue  # reported and skipped when it is loaded
+            sizes.setdefault(dataset.pre.output_size(w, h), path)
+            if len(sizes) > 1:
+                (s1, p1), (s2, p2) = sizes.items()
+                raise DataError(
+                    f"--preprocess {dataset.pre.mode} keeps whole images, and {p1} "
+                    f"({s1[0]}x{s1[1]} after padding) and {p2} ({s2[0]}x{s2[1]}) differ; use "
+                    "--batch-size 1 or a cropping --preprocess mode")
+
     def _report_bad(self, entries: list[str]) -> None:
         for entry in entries:
             if entry not in self.bad_files:
