@@ -192,7 +192,7 @@ def demo(
     folder: Annotated[Path, typer.Argument(help="Where the demo data and run go.")]
     = Path("cgan-demo"),
     steps: Annotated[int, typer.Option(help="Training steps (the default takes a few minutes "
-                                             "on a laptop CPU).")] = 600,
+                                             "on a laptop CPU).")] = 1200,
     device: Annotated[str, typer.Option(help="auto, cpu, cuda, mps.")] = "cpu",
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Plain log lines.")] = False,
 ) -> None:

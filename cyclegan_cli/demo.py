@@ -89,7 +89,7 @@ def _free_name(runs: Path, base: str) -> str:
     return name
 
 
-def run_demo(folder: str | Path, *, steps: int = 600, device: str = "cpu", quiet: bool = False,
+def run_demo(folder: str | Path, *, steps: int = 1200, device: str = "cpu", quiet: bool = False,
              console: Console | None = None) -> tuple[TrainResult, DemoScore]:
     """Make the data (once), train a new demo run, score it and print where everything is."""
     console = console or Console(stderr=True)

@@ -195,20 +195,23 @@ def test_bf16_matches_fp32_within_tolerance():
     assert (a16 - a32).abs().mean() < 0.03  # and the weights they lead to
 
 
-def test_sigterm_saves_a_checkpoint_and_resume_continues(tiny_data, tmp_path):
+@pytest.mark.parametrize(("sig", "workers"), [(signal.SIGTERM, "0"), (signal.SIGINT, "2")])
+def test_signal_saves_a_checkpoint_and_resume_continues(tiny_data, tmp_path, sig, workers):
+    """SIGTERM to the process, or Ctrl-C to its whole process group (workers included)."""
     cmd = [sys.executable, "-m", "cyclegan_cli", "train", str(tiny_data / "trainA"),
            str(tiny_data / "trainB"), "--runs-dir", str(tmp_path), "--name", "sig", "--ngf",
            "8", "--ndf", "8", "--net-g", "resnet_6blocks", "--load-size", "36", "--crop-size",
            "32", "--n-epochs", "500", "--n-epochs-decay", "0", "--log-every", "1",
-           "--num-workers", "0", "--seed", "1", "--device", "cpu", "--quiet"]
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+           "--num-workers", workers, "--seed", "1", "--device", "cpu", "--quiet"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            start_new_session=True)
     losses = tmp_path / "sig" / "losses.csv"
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline and proc.poll() is None:
         if losses.exists() and len(losses.read_text().splitlines()) > 3:
             break
         time.sleep(0.2)
-    proc.send_signal(signal.SIGTERM)
+    os.killpg(proc.pid, sig)
     out, _ = proc.communicate(timeout=120)
     assert proc.returncode == 130, out
     assert "cgan train --resume" in out

@@ -9,6 +9,7 @@ would have seen without the interruption.
 from __future__ import annotations
 
 import os
+import signal
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -184,6 +185,13 @@ def collate(samples: list[dict]) -> dict:
     return {"A": a, "B": b, "bad": [p for s in samples for p in s["bad"]]}
 
 
+def _worker_init(_worker_id: int) -> None:
+    """Workers leave Ctrl-C / SIGTERM to the main process, which saves a checkpoint and then
+    shuts them down (they also exit by themselves if the main process dies)."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+
+
 def auto_workers(requested: int) -> int:
     """-1 means: up to 8 workers, leaving one core to the training process."""
     if requested >= 0:
@@ -225,6 +233,7 @@ def make_loader(
         pin_memory=pin_memory,
         prefetch_factor=4 if workers > 0 else None,
         persistent_workers=workers > 0,
+        worker_init_fn=_worker_init if workers > 0 else None,
         # a private generator: creating an epoch's iterator must not consume the global torch
         # RNG, or a resumed run would diverge from an uninterrupted one
         generator=torch.Generator().manual_seed(seed),
