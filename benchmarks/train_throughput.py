@@ -59,7 +59,7 @@ def main() -> None:
     name = torch.cuda.get_device_name(device) if device.type == "cuda" else platform.processor()
     print(f"{args.net_g} ngf={args.ngf} D={args.net_d} size={args.size} batch={args.batch} "
           f"{device} ({name or platform.machine()}, {torch.get_num_threads()} threads) "
-          f"{precision}: {rate:.1f} img/s over {args.steps} steps, torch {torch.__version__}")
+          f"{precision}: {rate:.3g} img/s over {args.steps} steps, torch {torch.__version__}")
 
 
 if __name__ == "__main__":
