@@ -22,6 +22,7 @@ from cyclegan_cli.data.images import list_images, load_rgb
 from cyclegan_cli.training.loop import TrainResult, train
 from cyclegan_cli.training.restore import load_generator
 from cyclegan_cli.training.run import RunDir
+from cyclegan_cli.training.trainer import to_model_range
 
 DEMO_TRAIN_IMAGES = 200
 DEMO_SIZE = 64
@@ -71,7 +72,7 @@ def score_run(run_dir: Path, data: Path, device: str = "cpu") -> DemoScore:
     files = list_images(data / "testA")
     real = np.stack([load_rgb(f) for f in files])
     true = np.stack([load_rgb(data / "testB_true" / f.name) for f in files])
-    x = torch.from_numpy(real).permute(0, 3, 1, 2).float().div(127.5).sub(1).to(device)
+    x = to_model_range(torch.from_numpy(real).permute(0, 3, 1, 2), torch.device(device))
     fake = ((net(x).clamp(-1, 1) + 1) * 127.5).round().byte().permute(0, 2, 3, 1).cpu().numpy()
     grid_path = RunDir(run_dir).samples / "test_AtoB.png"
     rows = [np.concatenate([r, f, t], axis=1) for r, f, t in zip(real, fake, true, strict=True)]

@@ -257,3 +257,12 @@ def replace_cfg(cfg: TrainConfig, **changes) -> TrainConfig:
     from dataclasses import replace
 
     return replace(cfg, **changes)
+
+
+def test_seed_makes_cpu_runs_reproducible(tiny_data, tmp_path):
+    runs = {}
+    for name, seed in (("a", 5), ("b", 5), ("c", 6)):
+        cfg = tiny_config(tiny_data, tmp_path, name=name, seed=seed, max_steps=4)
+        runs[name] = weights(train(cfg, console=quiet_console(), quiet=True).run_dir)
+    assert all(torch.equal(runs["a"][k], runs["b"][k]) for k in runs["a"])
+    assert not all(torch.equal(runs["a"][k], runs["c"][k]) for k in runs["a"])
