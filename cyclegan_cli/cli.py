@@ -12,7 +12,7 @@ import inspect
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Any, Optional  # noqa: UP035 - Typer reads Optional at runtime
+from typing import Annotated, Any, Literal, Optional  # noqa: UP035 - Typer reads Optional at runtime
 
 import typer
 from rich.console import Console
@@ -204,6 +204,70 @@ def demo(
     from cyclegan_cli.demo import run_demo
 
     run_demo(folder, steps=steps, device=device, quiet=quiet, console=Console(stderr=True))
+
+
+# -- translate ----------------------------------------------------------------------------------
+@app.command("translate", no_args_is_help=True)
+@handle_errors
+def translate(
+    paths: Annotated[list[Path], typer.Argument(help="Images and folders (searched "
+                                                     "recursively) to translate.",
+                                                show_default=False)],
+    model: Annotated[str, typer.Option("--model", "-m", help="An ONNX file, a run directory or "
+                                       "a model name in weights/.", show_default=False)],
+    direction: Annotated[Literal["AtoB", "BtoA"], typer.Option(
+        help="Which way to translate; checked against the model's metadata.")] = "AtoB",
+    out: Annotated[Path, typer.Option("--out", "-o", help="Output folder (input folders are "
+                                      "mirrored inside it).")] = Path("translated"),
+    fmt: Annotated[Optional[str], typer.Option(  # noqa: UP045
+        "--format", help="Output format (png, jpg, webp, tif, bmp); default: the input's.",
+        show_default=False)] = None,
+    batch_size: Annotated[int, typer.Option(help="Same-size images per model call.")] = 4,
+    tile: Annotated[Optional[int], typer.Option(  # noqa: UP045
+        help="Translate in overlapping NxN tiles (automatic above about 1.5 megapixels).",
+        show_default=False)] = None,
+    skip_existing: Annotated[bool, typer.Option(
+        "--skip-existing", help="Leave outputs that already exist alone.")] = False,
+    allow_inside_input: Annotated[bool, typer.Option(
+        "--allow-inside-input", help="Allow the output folder inside an input folder.")]
+    = False,
+    backend: Annotated[Optional[Literal["onnx", "torch"]], typer.Option(  # noqa: UP045
+        help="onnx (default for .onnx files) or torch (a run directory's checkpoint).",
+        show_default=False)] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
+) -> None:
+    """Translate images with a trained generator, in either direction.
+
+    [bold]cgan translate -m weights/horse2zebra-AtoB.onnx photos/ -o zebras/[/] writes every
+    image under photos/ to zebras/ with the same relative path and size. Inputs are never
+    overwritten; unreadable files are listed at the end and make the exit code 1.
+    """
+    from cyclegan_cli.inference import load_model
+    from cyclegan_cli.inference.files import plan_jobs, translate_files
+    from cyclegan_cli.inference.resolve import resolve_model
+    from cyclegan_cli.progress import image_progress
+
+    if batch_size < 1 or (tile is not None and tile < 16):
+        raise CganError("--batch-size must be >= 1 and --tile >= 16")
+    jobs = plan_jobs(paths, out, fmt, allow_inside_input)
+    model_path, found_backend = resolve_model(model, direction)
+    translator = load_model(model_path, backend=backend or found_backend, direction=direction)
+    info = translator.info
+    console = Console(stderr=True)
+    console.print(f"{len(jobs)} image(s), {info.domain_from} → {info.domain_to} "
+                  f"({info.direction}, {model_path}) → [bold]{out}[/]", highlight=False)
+    progress = image_progress(console, "translating", "images", disable=quiet)
+    with progress:
+        task = progress.add_task("", total=len(jobs))
+        summary = translate_files(translator, jobs, batch_size=batch_size,
+                                  skip_existing=skip_existing, tile=tile,
+                                  on_progress=lambda n: progress.advance(task, n))
+    console.print(f"[green]{len(summary.written)} written[/], {len(summary.skipped)} skipped "
+                  f"(existing), {len(summary.failed)} failed", highlight=False)
+    for src, reason in summary.failed:
+        err_console.print(f"[red]failed:[/] {src}: {reason}", highlight=False, soft_wrap=True)
+    if summary.failed:
+        raise typer.Exit(1)
 
 
 def main() -> None:

@@ -34,3 +34,7 @@ class TrainingInterrupted(CganError):
     """Ctrl-C or SIGTERM stopped training after a checkpoint was saved."""
 
     exit_code = 130
+
+
+class ModelError(CganError):
+    """A model file or run directory that cannot be used for translation."""

@@ -24,17 +24,7 @@ from typing import Any
 import numpy as np
 import torch
 from rich.console import Console
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    ProgressColumn,
-    Task,
-    TextColumn,
-    TimeElapsedColumn,
-    TimeRemainingColumn,
-)
-from rich.text import Text
+from rich.progress import Progress
 
 from cyclegan_cli import __version__
 from cyclegan_cli.config import TrainConfig
@@ -50,6 +40,7 @@ from cyclegan_cli.errors import (
     TrainingInterrupted,
 )
 from cyclegan_cli.models import generator_size_multiple
+from cyclegan_cli.progress import image_progress
 from cyclegan_cli.training.checkpoint import load_checkpoint, rng_state, save_checkpoint
 from cyclegan_cli.training.checkpoint import set_rng_state as restore_rng_state
 from cyclegan_cli.training.device import resolve_device, resolve_precision
@@ -137,17 +128,6 @@ def seed_everything(seed: int) -> None:
 
 
 # -- progress display ----------------------------------------------------------------------------
-class _ImagesPerSecond(ProgressColumn):
-    def __init__(self, batch_size: int) -> None:
-        super().__init__()
-        self.batch_size = batch_size
-
-    def render(self, task: Task) -> Text:
-        speed = task.speed
-        return Text("-- img/s" if speed is None else f"{speed * self.batch_size:.1f} img/s",
-                    style="progress.data.speed")
-
-
 def _format_losses(losses: dict[str, float]) -> str:
     return " ".join(f"{k}={v:.3f}" for k, v in losses.items())
 
@@ -163,19 +143,8 @@ class _Display:
         self._start = time.perf_counter()
         self._start_step = done
         if not quiet:
-            self.progress = Progress(
-                TextColumn("[bold]{task.description}"),
-                BarColumn(),
-                MofNCompleteColumn(),
-                TextColumn("steps"),
-                _ImagesPerSecond(batch),
-                TimeElapsedColumn(),
-                TextColumn("ETA"),
-                TimeRemainingColumn(),
-                TextColumn("{task.fields[losses]}"),
-                console=console,
-                transient=False,
-            )
+            self.progress = image_progress(console, "[bold]{task.description}", "steps",
+                                           per_unit=batch, extra="{task.fields[losses]}")
             self.task = self.progress.add_task("", total=total, completed=done, losses="")
 
     def __enter__(self) -> _Display:
