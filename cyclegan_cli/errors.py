@@ -38,3 +38,7 @@ class TrainingInterrupted(CganError):
 
 class ModelError(CganError):
     """A model file or run directory that cannot be used for translation."""
+
+
+class ExportError(CganError):
+    """A generator that cannot be exported, or an exported file that does not match it."""

@@ -67,8 +67,9 @@ def plan_jobs(inputs: Iterable[str | os.PathLike[str]], out_dir: str | os.PathLi
             if _is_inside(out, item) and not allow_inside_input:
                 raise CganError(f"the output folder {out} is inside the input folder {item}; "
                                 "choose another -o or pass --allow-inside-input")
+            nested = out.resolve() != item.resolve()  # earlier outputs are not inputs
             pairs = [(f, f.relative_to(item)) for f in list_images(item)
-                     if not _is_inside(f, out)]
+                     if not (nested and _is_inside(f, out))]
         elif item.is_file():
             pairs = [(item, Path(item.name))]
         else:

@@ -1,0 +1,95 @@
+"""ONNX Runtime sessions for cyclegan-cli model files: providers, options and validation.
+
+Imports only the standard library, onnxruntime and the metadata module (never torch).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import onnxruntime as ort
+
+from cyclegan_cli.errors import ModelError
+from cyclegan_cli.inference.metadata import INPUT_NAME, OUTPUT_NAME, ModelInfo
+
+Provider = str | tuple[str, dict[str, Any]]
+
+# Dynamic image sizes: an exhaustive cuDNN search would re-run for every new shape.
+CUDA_OPTIONS: dict[str, Any] = {
+    "device_id": 0,
+    "cudnn_conv_algo_search": "HEURISTIC",
+    "arena_extend_strategy": "kSameAsRequested",
+    "do_copy_in_default_stream": True,
+}
+
+
+def cpu_count() -> int:
+    """CPUs this process may run on (affinity-aware; at least 1)."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not on Linux
+        return max(1, os.cpu_count() or 1)
+
+
+def best_providers() -> list[Provider]:
+    """CUDA (with options suited to varying image sizes) when available, always CPU last."""
+    available = ort.get_available_providers()
+    providers: list[Provider] = []
+    if "CUDAExecutionProvider" in available:
+        providers.append(("CUDAExecutionProvider", dict(CUDA_OPTIONS)))
+    providers.append("CPUExecutionProvider")
+    return providers
+
+
+def session_options(threads: int | None = None) -> ort.SessionOptions:
+    """Full graph optimisation, sequential execution, ``threads`` (default: all CPUs)."""
+    opts = ort.SessionOptions()
+    opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    opts.intra_op_num_threads = threads if threads and threads > 0 else cpu_count()
+    opts.inter_op_num_threads = 1
+    opts.log_severity_level = 3  # errors only
+    return opts
+
+
+def make_session(path: str | os.PathLike[str], providers: list[Provider] | None = None,
+                 threads: int | None = None) -> ort.InferenceSession:
+    """An inference session for a cyclegan-cli ONNX file, validated with :func:`session_info`.
+
+    Raises ModelError naming the file for a missing file, a directory, a file that is not ONNX,
+    or an ONNX model without cyclegan-cli metadata or with the wrong inputs/outputs.
+    """
+    file = Path(path)
+    if not file.exists():
+        raise ModelError(f"model file not found: {file}")
+    if file.is_dir():
+        raise ModelError(f"{file} is a directory; expected a .onnx model file "
+                         "(use backend='torch' for a training run directory)")
+    try:
+        session = ort.InferenceSession(str(file), sess_options=session_options(threads),
+                                       providers=providers or best_providers())
+    except Exception as exc:  # onnxruntime raises its own untyped errors
+        reason = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else type(exc).__name__
+        raise ModelError(f"{file}: not a usable ONNX model ({reason})") from exc
+    session_info(session, file)
+    return session
+
+
+def session_info(session: ort.InferenceSession, path: str | os.PathLike[str] = "model"
+                 ) -> ModelInfo:
+    """The :class:`ModelInfo` stored in the session's model; checks its input and output."""
+    props = session.get_modelmeta().custom_metadata_map
+    try:
+        info = ModelInfo.from_props(props)
+    except (ValueError, TypeError) as exc:
+        raise ModelError(f"{path}: {exc}") from exc
+    inputs = [i.name for i in session.get_inputs()]
+    outputs = [o.name for o in session.get_outputs()]
+    if inputs != [INPUT_NAME] or OUTPUT_NAME not in outputs:
+        raise ModelError(f"{path}: expected one input {INPUT_NAME!r} and an output "
+                         f"{OUTPUT_NAME!r}, found inputs {inputs} and outputs {outputs}")
+    if info.size_multiple < 1:
+        raise ModelError(f"{path}: model metadata has invalid size_multiple {info.size_multiple}")
+    return info

@@ -1,0 +1,93 @@
+"""Planning where translations go: mirrored trees, formats, and never touching the inputs."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from cyclegan_cli.errors import CganError
+from cyclegan_cli.inference.files import plan_jobs, save_image
+from cyclegan_cli.inference.resolve import resolve_model
+
+
+def _img(path: Path, size=(20, 12)) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.new("RGB", size, (10, 200, 30)).save(path)
+    return path
+
+
+@pytest.fixture
+def tree(tmp_path) -> Path:
+    root = tmp_path / "in"
+    for rel in ("a.png", "sub/b.jpg", "sub/deeper/c.PNG", ".hidden/d.png"):
+        _img(root / rel)
+    (root / "notes.txt").write_text("x")
+    return root
+
+
+def test_folders_are_mirrored_and_files_keep_their_names(tree, tmp_path):
+    single = _img(tmp_path / "single.webp")
+    jobs = plan_jobs([tree, single], tmp_path / "out")
+    got = {j.src.relative_to(tmp_path).as_posix(): j.dst.relative_to(tmp_path).as_posix()
+           for j in jobs}
+    assert got == {"in/a.png": "out/a.png", "in/sub/b.jpg": "out/sub/b.jpg",
+                   "in/sub/deeper/c.PNG": "out/sub/deeper/c.PNG",
+                   "single.webp": "out/single.webp"}
+
+
+def test_format_changes_the_suffix(tree, tmp_path):
+    jobs = plan_jobs([tree], tmp_path / "out", fmt="PNG")
+    assert {j.dst.suffix for j in jobs} == {".png"}
+    with pytest.raises(CganError, match="unknown --format"):
+        plan_jobs([tree], tmp_path / "out", fmt="gif")
+
+
+def test_inputs_are_never_overwritten(tree, tmp_path):
+    with pytest.raises(CganError, match="inside the input folder"):
+        plan_jobs([tree], tree / "out")
+    jobs = plan_jobs([tree], tree / "out", allow_inside_input=True)
+    assert all("out" not in j.src.relative_to(tree).parts for j in jobs)
+    with pytest.raises(CganError, match="refusing to overwrite the input"):
+        plan_jobs([tree], tree, allow_inside_input=True)
+    with pytest.raises(CganError, match="refusing to overwrite the input"):
+        plan_jobs([tree / "a.png"], tree)
+
+
+def test_collisions_and_missing_inputs_are_errors(tree, tmp_path):
+    other = _img(tmp_path / "other" / "a.png")
+    with pytest.raises(CganError, match="would both be written"):
+        plan_jobs([tree, other], tmp_path / "out")
+    with pytest.raises(CganError, match="input not found"):
+        plan_jobs([tmp_path / "nope.png"], tmp_path / "out")
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(CganError, match="no images"):
+        plan_jobs([tmp_path / "empty"], tmp_path / "out")
+
+
+def test_save_image_is_atomic_and_drops_alpha_only_where_needed(tmp_path):
+    rgba = Image.fromarray(np.full((8, 8, 4), 128, np.uint8), "RGBA")
+    save_image(rgba, tmp_path / "x.png")
+    save_image(rgba, tmp_path / "x.jpg")
+    assert Image.open(tmp_path / "x.png").mode == "RGBA"
+    assert Image.open(tmp_path / "x.jpg").mode == "RGB"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["x.jpg", "x.png"]
+
+
+def test_resolve_model_by_file_run_and_name(tmp_path):
+    weights = tmp_path / "weights"
+    weights.mkdir()
+    (weights / "h2z-AtoB.onnx").write_bytes(b"x")
+    assert resolve_model("h2z", "AtoB", weights) == (weights / "h2z-AtoB.onnx", "onnx")
+    assert resolve_model(weights / "h2z-AtoB.onnx", "BtoA", weights)[1] == "onnx"
+    run = tmp_path / "runs" / "h2z"
+    run.mkdir(parents=True)
+    (run / "config.json").write_text("{}")
+    assert resolve_model(run, "AtoB", weights) == (weights / "h2z-AtoB.onnx", "onnx")
+    assert resolve_model(run, "BtoA", weights) == (run, "torch")
+    with pytest.raises(CganError, match="model not found.*h2z-AtoB.onnx"):
+        resolve_model("zebra", "AtoB", weights)
+    with pytest.raises(CganError, match="not a run directory"):
+        resolve_model(weights, "AtoB", weights)
