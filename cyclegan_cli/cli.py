@@ -206,6 +206,51 @@ def demo(
     run_demo(folder, steps=steps, device=device, quiet=quiet, console=Console(stderr=True))
 
 
+# -- export -------------------------------------------------------------------------------------
+@app.command("export", no_args_is_help=True)
+@handle_errors
+def export(
+    source: Annotated[Path, typer.Argument(
+        help="A run directory, or a reference-layout generator checkpoint "
+             "(latest_net_G_A.pth style).", show_default=False)],
+    direction: Annotated[Literal["AtoB", "BtoA", "both"], typer.Option(
+        help="Which generator(s) to export (a reference file: taken from G_A / G_B in its "
+             "name unless given).")] = "both",
+    out: Annotated[Path, typer.Option("--out", "-o", help="Output folder.")] = Path("weights"),
+    name: Annotated[Optional[str], typer.Option(  # noqa: UP045
+        help="File name stem (default: the run's name).", show_default=False)] = None,
+    fp16: Annotated[bool, typer.Option("--fp16", help="Also write a half-precision model and "
+                                       "report its error.")] = False,
+    domain_from: Annotated[Optional[str], typer.Option(  # noqa: UP045
+        help="Reference files: name of the source domain.", show_default=False)] = None,
+    domain_to: Annotated[Optional[str], typer.Option(  # noqa: UP045
+        help="Reference files: name of the target domain.", show_default=False)] = None,
+) -> None:
+    """Write generators to ONNX (dynamic batch/height/width, metadata), then verify them.
+
+    Each file is checked against the torch generator in ONNX Runtime at two sizes and export
+    fails if they differ by more than 1e-4.
+    """
+    from cyclegan_cli.export import export_reference, export_run
+
+    console = Console(stderr=True)
+    if source.is_dir():
+        results = export_run(source, direction=direction, out_dir=out, name=name, fp16=fp16)
+    elif source.is_file():
+        stem = name or source.stem
+        results = [export_reference(
+            source, direction=None if direction == "both" else direction,
+            out=out / f"{stem}.onnx", domain_from=domain_from, domain_to=domain_to, fp16=fp16)]
+    else:
+        raise CganError(f"not found: {source}")
+    for r in results:
+        line = (f"[green]wrote[/] {r.path} ({r.direction}), max abs diff vs torch "
+                f"{r.max_abs_diff:.2e}")
+        if r.fp16_path is not None:
+            line += f"; fp16 {r.fp16_path} max abs diff {r.fp16_diff:.2e}"
+        console.print(line, highlight=False, soft_wrap=True)
+
+
 # -- translate ----------------------------------------------------------------------------------
 @app.command("translate", no_args_is_help=True)
 @handle_errors

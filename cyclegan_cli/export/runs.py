@@ -1,0 +1,93 @@
+"""Exporting the generators of a training run directory to ONNX files with full metadata."""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+from typing import Any, Literal
+
+import cyclegan_cli
+from cyclegan_cli.config import TrainConfig
+from cyclegan_cli.errors import ExportError
+from cyclegan_cli.export.onnx_export import ExportResult, export_and_verify
+from cyclegan_cli.inference.metadata import ModelInfo
+from cyclegan_cli.models import generator_size_multiple
+from cyclegan_cli.training.checkpoint import load_checkpoint
+from cyclegan_cli.training.restore import load_generator
+from cyclegan_cli.training.run import RunDir
+
+Which = Literal["both", "AtoB", "BtoA"]
+_REFERENCE_FOLDER = re.compile(r"^(train|test|val)[AB]$")
+_X2Y = re.compile(r"^(.+?)2(.+)$")
+SUMMARY_KEYS = ("netG", "ngf", "norm", "dropout", "gan_mode", "load_size", "crop_size",
+                "preprocess", "lambda_A", "lambda_B", "lambda_identity", "n_epochs",
+                "n_epochs_decay", "batch_size", "seed", "name")
+
+
+def domain_names(cfg: TrainConfig) -> tuple[str, str]:
+    """Human names of domains A and B, from the training folders.
+
+    ``A/`` and ``B/`` folders give their own names (``data/horse`` -> ``horse``). The reference
+    layout (``D/trainA``, ``D/trainB``) says nothing per folder, so the dataset folder is used:
+    ``horse2zebra`` splits at its ``2`` into ``horse`` and ``zebra``; any other name ``D`` gives
+    ``D A`` and ``D B``. With no folders at all the names are ``A`` and ``B``.
+    """
+    folders = [Path(cfg.dir_a) if cfg.dir_a else None, Path(cfg.dir_b) if cfg.dir_b else None]
+    if cfg.dataroot and not (cfg.dir_a and cfg.dir_b):
+        folders = [Path(cfg.dataroot) / "trainA", Path(cfg.dataroot) / "trainB"]
+    if folders[0] is None or folders[1] is None:
+        return "A", "B"
+    a, b = folders
+    if not (_REFERENCE_FOLDER.match(a.name) and _REFERENCE_FOLDER.match(b.name)):
+        return a.name, b.name
+    root = a.parent.name or "data"
+    split = _X2Y.match(root)
+    if split and a.parent == b.parent:
+        return split.group(1), split.group(2)
+    return f"{root} A", f"{b.parent.name or 'data'} B"
+
+
+def config_summary(cfg: TrainConfig, state: dict[str, Any]) -> dict[str, Any]:
+    """The training settings worth keeping in the model file, plus the training progress."""
+    summary = {key: getattr(cfg, key) for key in SUMMARY_KEYS}
+    trainer = state.get("trainer", {})
+    summary["global_step"] = int(trainer.get("global_step", 0))
+    summary["epoch"] = int(trainer.get("epoch", 0))
+    return summary
+
+
+def export_run(run_dir: str | os.PathLike, direction: Which = "both",
+               out_dir: str | os.PathLike = "weights", name: str | None = None,
+               fp16: bool = False, *, checkpoint: str | os.PathLike | None = None,
+               verify: bool = True) -> list[ExportResult]:
+    """Export a run's generators to ``out_dir/<name>-AtoB.onnx`` and/or ``<name>-BtoA.onnx``.
+
+    ``name`` defaults to the run folder's name; ``checkpoint`` to the run's latest. With
+    ``fp16`` a ``-fp16.onnx`` twin is written next to each file. Every file is checked against
+    the torch generator in ONNX Runtime (unless ``verify=False``); a mismatch raises
+    :class:`ExportError`.
+    """
+    if direction not in ("both", "AtoB", "BtoA"):
+        raise ExportError(f"unknown direction {direction!r}; use both, AtoB or BtoA")
+    run = RunDir(run_dir)
+    state = load_checkpoint(checkpoint or run.latest)
+    stem = name or Path(run.path).resolve().name
+    directions = ["AtoB", "BtoA"] if direction == "both" else [direction]
+    results = []
+    for which in directions:
+        net, cfg = load_generator(run.path, which, checkpoint=checkpoint)
+        dom_a, dom_b = domain_names(cfg)
+        info = ModelInfo(
+            direction=which,
+            domain_from=dom_a if which == "AtoB" else dom_b,
+            domain_to=dom_b if which == "AtoB" else dom_a,
+            architecture=cfg.netG,
+            size_multiple=generator_size_multiple(cfg.netG),
+            version=cyclegan_cli.__version__,
+            source=str(Path(run.path).resolve()),
+            config=config_summary(cfg, state),
+        )
+        path = Path(out_dir) / f"{stem}-{which}.onnx"
+        results.append(export_and_verify(net, info, path, fp16=fp16, verify=verify))
+    return results

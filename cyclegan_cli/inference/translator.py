@@ -1,0 +1,176 @@
+"""The :class:`Translator`: one generator (ONNX or torch backend) plus the shared image code.
+
+Imports numpy, pillow, onnxruntime and the standard library; the torch backend is imported
+only when asked for.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from PIL import Image
+
+from cyclegan_cli.errors import DataError, ModelError
+from cyclegan_cli.inference.imageops import (
+    float_to_uint8,
+    from_model,
+    image_to_array,
+    join_channels,
+    pad_image,
+    split_channels,
+    to_model,
+)
+from cyclegan_cli.inference.metadata import DIRECTIONS, INPUT_NAME, OUTPUT_NAME, ModelInfo
+from cyclegan_cli.inference.tiling import translate_tiled
+
+Backend = Callable[[np.ndarray], np.ndarray]  # NCHW float32 in [-1, 1] -> same
+
+MAX_PIXELS = 1_500_000
+TILE = 512
+OVERLAP = 64
+TILE_BATCH = 4
+
+
+class Translator:
+    """Translates images with a generator ``run`` described by ``info``.
+
+    ``run`` takes and returns NCHW float32 RGB in [-1, 1]; everything else (modes, alpha,
+    padding to the size multiple, tiling) happens here, the same for every backend.
+    Images with more than ``max_pixels`` pixels are translated in tiles of ``tile_size``.
+    """
+
+    def __init__(self, run: Backend, info: ModelInfo, *, backend: str = "custom",
+                 source: str = "", max_pixels: int = MAX_PIXELS, tile_size: int = TILE,
+                 overlap: int = OVERLAP, tile_batch: int = TILE_BATCH) -> None:
+        self.run = run
+        self.info = info
+        self.backend = backend
+        self.source = source
+        self.max_pixels = max_pixels
+        self.tile_size = tile_size
+        self.overlap = overlap
+        self.tile_batch = tile_batch
+
+    def __repr__(self) -> str:
+        i = self.info
+        return (f"Translator({self.source or i.architecture!s}, {i.direction} "
+                f"{i.domain_from}->{i.domain_to}, backend={self.backend})")
+
+    # -- core ----------------------------------------------------------------------------------
+    def forward(self, images: Sequence[np.ndarray]) -> np.ndarray:
+        """Same-size HxWx3 uint8 images -> NxHxWx3 float32 in [-1, 1] (one backend call)."""
+        h, w = images[0].shape[:2]
+        if any(img.shape[:2] != (h, w) for img in images):
+            raise DataError("images in one batch must have the same size")
+        padded = [pad_image(img, self.info.size_multiple) for img in images]
+        top, left = padded[0][1]
+        x = to_model([p for p, _ in padded])
+        y = np.asarray(self.run(x))
+        if y.shape != x.shape:
+            raise ModelError(f"{self.source or 'model'}: output shape {tuple(y.shape)} does not "
+                             f"match input shape {tuple(x.shape)}")
+        return from_model(y)[:, top:top + h, left:left + w]
+
+    def tile_for(self, tile: int | None) -> int:
+        """The tile side actually used: ``tile`` (or the default) rounded up to the multiple."""
+        m = self.info.size_multiple
+        side = max(1, tile or self.tile_size)
+        return -(-side // m) * m
+
+    def translate_rgb_float(self, rgb: np.ndarray, tile: int | None = None) -> np.ndarray:
+        """HxWx3 uint8 -> HxWx3 float32 in [-1, 1], tiled when ``tile`` is given or the image
+        has more than ``max_pixels`` pixels."""
+        h, w = rgb.shape[:2]
+        if tile is None and h * w <= self.max_pixels:
+            return self.forward([rgb])[0]
+        side = self.tile_for(tile)
+        return translate_tiled(rgb, self.forward, side, min(self.overlap, side // 2),
+                               self.tile_batch)
+
+    # -- public --------------------------------------------------------------------------------
+    def translate_array(self, arr: np.ndarray, tile: int | None = None) -> np.ndarray:
+        """Translate one image array of any accepted shape (see ``split_channels``).
+
+        Returns HxWx3 uint8, or HxWx4 when the input had alpha (kept unchanged).
+        """
+        rgb, alpha = split_channels(arr)
+        return join_channels(float_to_uint8(self.translate_rgb_float(rgb, tile)), alpha)
+
+    def translate_image(self, img: Image.Image, tile: int | None = None) -> Image.Image:
+        """Translate a PIL image: RGB out, or RGBA where the input had transparency."""
+        out = self.translate_array(image_to_array(img), tile)
+        return Image.fromarray(out, "RGBA" if out.shape[2] == 4 else "RGB")
+
+    def translate_batch(self, arrays: Sequence[np.ndarray], tile: int | None = None
+                        ) -> list[np.ndarray]:
+        """Translate several arrays; same-size ones share one backend call.
+
+        Results equal ``translate_array`` of each. Images that need tiling go one at a time.
+        """
+        split = [split_channels(a) for a in arrays]
+        floats: list[np.ndarray | None] = [None] * len(split)
+        groups: dict[tuple[int, int], list[int]] = {}
+        for i, (rgb, _) in enumerate(split):
+            h, w = rgb.shape[:2]
+            if tile is not None or h * w > self.max_pixels:
+                floats[i] = self.translate_rgb_float(rgb, tile)
+            else:
+                groups.setdefault((h, w), []).append(i)
+        for indices in groups.values():
+            outs = self.forward([split[i][0] for i in indices])
+            for i, out in zip(indices, outs, strict=True):
+                floats[i] = out
+        return [join_channels(float_to_uint8(f), a)
+                for f, (_, a) in zip(floats, split, strict=True)]  # type: ignore[arg-type]
+
+
+def onnx_backend(session: Any) -> Backend:
+    """A backend callable for an onnxruntime session (casts for fp16 input/output)."""
+    in_type = session.get_inputs()[0].type
+
+    def run(batch: np.ndarray) -> np.ndarray:
+        x = batch.astype(np.float16) if in_type == "tensor(float16)" else batch
+        (y,) = session.run([OUTPUT_NAME], {INPUT_NAME: x})
+        return np.asarray(y, dtype=np.float32)
+
+    return run
+
+
+def check_direction(info: ModelInfo, direction: str | None, source: str) -> None:
+    """ModelError when ``direction`` is given and is not what the model does."""
+    if direction is None:
+        return
+    if direction not in DIRECTIONS:
+        raise ModelError(f"unknown direction {direction!r}; use AtoB or BtoA")
+    if direction != info.direction:
+        raise ModelError(f"model {source} translates {info.direction} ({info.domain_from}→"
+                         f"{info.domain_to}); you asked for {direction}")
+
+
+def load_model(path: str | os.PathLike[str], *, backend: str = "onnx",
+               direction: str | None = None, providers: list[Any] | None = None,
+               threads: int | None = None, device: str | None = None,
+               **options: Any) -> Translator:
+    """A :class:`Translator` for an ONNX file (``backend="onnx"``) or a training run directory
+    (``backend="torch"``, which needs torch). ``options`` go to :class:`Translator`
+    (``max_pixels``, ``tile_size``, ``overlap``, ``tile_batch``)."""
+    source = str(path)
+    if backend == "onnx":
+        from cyclegan_cli.inference.session import make_session, session_info
+
+        session = make_session(path, providers=providers, threads=threads)
+        info = session_info(session, path)
+        check_direction(info, direction, source)
+        return Translator(onnx_backend(session), info, backend="onnx", source=source, **options)
+    if backend == "torch":
+        from cyclegan_cli.inference.torch_backend import load_run
+
+        if direction is not None and direction not in DIRECTIONS:
+            raise ModelError(f"unknown direction {direction!r}; use AtoB or BtoA")
+        run, info = load_run(Path(path), direction or "AtoB", device=device, threads=threads)
+        return Translator(run, info, backend="torch", source=source, **options)
+    raise ModelError(f"unknown backend {backend!r}; use onnx or torch")

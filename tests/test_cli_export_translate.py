@@ -1,0 +1,141 @@
+"""``cgan export`` and ``cgan translate`` end to end through the CLI."""
+
+from __future__ import annotations
+
+import re
+import shutil
+from pathlib import Path
+
+import numpy as np
+import onnx
+import pytest
+import torch
+from PIL import Image
+from typer.testing import CliRunner
+
+from cyclegan_cli.cli import app
+from cyclegan_cli.inference.metadata import ModelInfo
+from cyclegan_cli.models import build_generator
+
+runner = CliRunner()
+ANSI = re.compile(r"\x1b\[[0-9;]*m")
+TINY = ["--ngf", "8", "--ndf", "8", "--net-g", "resnet_6blocks", "--load-size", "36",
+        "--crop-size", "32", "--num-workers", "0", "--device", "cpu", "--seed", "1", "--quiet"]
+
+
+def invoke(*args):
+    result = runner.invoke(app, [str(a) for a in args], env={"COLUMNS": "200", "NO_COLOR": "1"})
+    return result, " ".join(ANSI.sub("", result.output).split())
+
+
+@pytest.fixture(scope="module")
+def exported(tiny_data, tmp_path_factory) -> tuple[Path, Path]:
+    """A tiny trained run and its two exported generators: (run dir, weights dir)."""
+    root = tmp_path_factory.mktemp("exp")
+    result, text = invoke("train", tiny_data / "trainA", tiny_data / "trainB", "--runs-dir",
+                          root / "runs", "--name", "h2z", "--max-steps", "2", *TINY)
+    assert result.exit_code == 0, text
+    result, text = invoke("export", root / "runs" / "h2z", "-o", root / "weights")
+    assert result.exit_code == 0, text
+    assert text.count("max abs diff vs torch") == 2
+    return root / "runs" / "h2z", root / "weights"
+
+
+def test_export_writes_both_directions_with_metadata(exported):
+    _, weights = exported
+    for direction in ("AtoB", "BtoA"):
+        model = onnx.load(weights / f"h2z-{direction}.onnx")
+        info = ModelInfo.from_props({p.key: p.value for p in model.metadata_props})
+        assert info.direction == direction and info.architecture == "resnet_6blocks"
+        assert info.size_multiple == 4 and info.config["ngf"] == 8
+
+
+def test_export_reference_checkpoint(tmp_path):
+    net = build_generator("resnet_6blocks", ngf=4)
+    torch.save({f"module.{k}": v for k, v in net.state_dict().items()},
+               tmp_path / "latest_net_G_B.pth")
+    result, text = invoke("export", tmp_path / "latest_net_G_B.pth", "-o", tmp_path / "w",
+                          "--fp16")
+    assert result.exit_code == 0, text
+    assert "(BtoA)" in text and "fp16" in text
+    assert (tmp_path / "w" / "latest_net_G_B.onnx").exists()
+    torch.save({"weird.key": torch.zeros(3)}, tmp_path / "bad.pth")
+    result, text = invoke("export", tmp_path / "bad.pth", "--direction", "AtoB", "-o",
+                          tmp_path / "w")
+    assert result.exit_code == 1 and "expected a state dict" in text and "Traceback" not in text
+
+
+def _photos(folder: Path) -> dict[Path, bytes]:
+    """A small tree of test images (odd sizes, RGBA, grayscale) plus a corrupt file."""
+    rng = np.random.default_rng(0)
+    folder.mkdir(parents=True)
+    (folder / "sub").mkdir()
+    Image.fromarray(rng.integers(0, 256, (37, 53, 3), dtype=np.uint8)).save(folder / "a.png")
+    Image.fromarray(rng.integers(0, 256, (37, 53, 3), dtype=np.uint8)).save(folder / "b.png")
+    Image.fromarray(rng.integers(0, 256, (40, 30, 4), dtype=np.uint8)).save(
+        folder / "sub" / "rgba.png")
+    Image.fromarray(rng.integers(0, 256, (24, 32), dtype=np.uint8)).save(
+        folder / "sub" / "gray.jpg")
+    (folder / "sub" / "broken.jpg").write_bytes(b"\xff\xd8\xff not a jpeg")
+    return {p: p.read_bytes() for p in folder.rglob("*") if p.is_file()}
+
+
+def test_translate_folder_with_a_corrupt_file(exported, tmp_path):
+    _, weights = exported
+    before = _photos(tmp_path / "in")
+    result, text = invoke("translate", tmp_path / "in", "-m", weights / "h2z-AtoB.onnx",
+                          "-o", tmp_path / "out", "--quiet")
+    assert result.exit_code == 1, text
+    assert "4 written" in text and "1 failed" in text and "broken.jpg" in text
+    assert {p: p.read_bytes() for p in before} == before  # inputs untouched
+    out = tmp_path / "out"
+    assert sorted(p.relative_to(out).as_posix() for p in out.rglob("*") if p.is_file()) == [
+        "a.png", "b.png", "sub/gray.jpg", "sub/rgba.png"]
+    assert Image.open(out / "a.png").size == (53, 37)
+    rgba_in, rgba_out = Image.open(tmp_path / "in/sub/rgba.png"), Image.open(out / "sub/rgba.png")
+    assert rgba_out.mode == "RGBA"
+    assert np.array_equal(np.asarray(rgba_in)[..., 3], np.asarray(rgba_out)[..., 3])
+    assert Image.open(out / "sub/gray.jpg").mode == "RGB"
+    # again with --skip-existing: nothing rewritten, the corrupt file still reported
+    stamp = (out / "a.png").stat().st_mtime_ns
+    result, text = invoke("translate", tmp_path / "in", "-m", weights / "h2z-AtoB.onnx",
+                          "-o", out, "--skip-existing", "--quiet", "--format", "png")
+    assert result.exit_code == 1 and "1 written" in text and "3 skipped" in text
+    assert (out / "a.png").stat().st_mtime_ns == stamp
+
+
+def test_translate_matches_a_batch_of_one(exported, tmp_path):
+    _, weights = exported
+    _photos(tmp_path / "in")
+    shutil.rmtree(tmp_path / "in" / "sub")
+    outs = {}
+    for batch in ("1", "4"):
+        result, text = invoke("translate", tmp_path / "in", "-m", weights / "h2z-BtoA.onnx",
+                              "--direction", "BtoA", "-o", tmp_path / batch,
+                              "--batch-size", batch, "--quiet")
+        assert result.exit_code == 0, text
+        outs[batch] = np.asarray(Image.open(tmp_path / batch / "a.png"))
+    assert np.abs(outs["1"].astype(int) - outs["4"].astype(int)).max() <= 1
+
+
+def test_translate_errors_are_one_line(exported, tmp_path):
+    run, weights = exported
+    _photos(tmp_path / "in")
+    result, text = invoke("translate", tmp_path / "in", "-m", weights / "h2z-AtoB.onnx",
+                          "--direction", "BtoA", "-o", tmp_path / "out")
+    assert result.exit_code == 1 and "you asked for BtoA" in text and "Traceback" not in text
+    result, text = invoke("translate", tmp_path / "in", "-m", weights / "h2z-AtoB.onnx",
+                          "-o", tmp_path / "in" / "out")
+    assert result.exit_code == 1 and "inside the input folder" in text
+    result, text = invoke("translate", tmp_path / "in", "-m", "nope", "-o", tmp_path / "out")
+    assert result.exit_code == 1 and "model not found" in text
+    assert not (tmp_path / "out").exists()
+
+
+def test_translate_with_a_run_directory_and_the_torch_backend(exported, tmp_path):
+    run, _ = exported
+    _photos(tmp_path / "in")
+    result, text = invoke("translate", tmp_path / "in" / "a.png", "-m", run, "-o",
+                          tmp_path / "out", "--quiet")
+    assert result.exit_code == 0, text
+    assert Image.open(tmp_path / "out" / "a.png").size == (53, 37)
