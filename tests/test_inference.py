@@ -362,3 +362,36 @@ def test_import_and_translate_without_torch(resnet):
                           cwd=Path(__file__).parent.parent, timeout=60)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "ok"
+
+
+@pytest.mark.parametrize("shape", [(1, 1), (2, 3), (5, 9), (7, 7)])
+def test_tiny_images_are_padded_to_what_the_network_needs(translator, shape):
+    out = translator.translate_array(noise(*shape))
+    assert out.shape == (*shape, 3) and out.dtype == np.uint8
+
+
+def test_a_failing_batch_is_reported_and_the_rest_complete(translator, tmp_path):
+    from PIL import Image
+
+    from cyclegan_cli.inference.files import plan_jobs, translate_files
+
+    (tmp_path / "in").mkdir()
+    Image.fromarray(noise(20, 24)).save(tmp_path / "in" / "ok.png")
+    Image.fromarray(noise(16, 16)).save(tmp_path / "in" / "boom.png")
+
+    class Failing:  # the real translator, except that one size fails at run time
+        info = translator.info
+
+        def translate_batch(self, arrays, tile=None):
+            return translator.translate_batch(arrays, tile)
+
+        def translate_image(self, img, tile=None):
+            if img.size == (16, 16):
+                raise RuntimeError("[ONNXRuntimeError] : 2 : INVALID_ARGUMENT : boom\nmore")
+            return translator.translate_image(img, tile)
+
+    jobs = plan_jobs([tmp_path / "in"], tmp_path / "out")
+    summary = translate_files(Failing(), jobs, batch_size=1)
+    assert [p.name for p in summary.written] == ["ok.png"]
+    assert [(p.name, r) for p, r in summary.failed] == [
+        ("boom.png", "[ONNXRuntimeError] : 2 : INVALID_ARGUMENT : boom")]

@@ -153,8 +153,9 @@ def translate_files(translator, jobs: list[Job], *, batch_size: int = 4,
                 outputs = [Image.fromarray(a) for a in translator.translate_batch(arrays)]
             else:
                 outputs = [translator.translate_image(img, tile=tile) for _, img in images]
-        except CganError as err:
-            summary.failed.extend((job.src, str(err)) for job, _ in images)
+        except Exception as err:  # one failing batch (e.g. a runtime error) spares the rest
+            reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+            summary.failed.extend((job.src, reason) for job, _ in images)
             outputs = []
         for (job, _), out in zip(images, outputs, strict=False):
             try:

@@ -78,19 +78,22 @@ def image_to_array(img: Image.Image) -> np.ndarray:
     return np.asarray(img.convert("RGB"))
 
 
-def pad_amounts(length: int, multiple: int) -> tuple[int, int]:
-    """(before, after) padding that brings ``length`` to a multiple, split evenly."""
-    total = -length % multiple
+def pad_amounts(length: int, multiple: int, minimum: int = 0) -> tuple[int, int]:
+    """(before, after) padding that brings ``length`` to a multiple (and at least ``minimum``),
+    split evenly."""
+    target = max(length, minimum)
+    total = target + (-target % multiple) - length
     return total // 2, total - total // 2
 
 
-def pad_image(arr: np.ndarray, multiple: int) -> tuple[np.ndarray, tuple[int, int]]:
-    """Pad HxWxC on all sides to multiples of ``multiple``; returns it and the (top, left)
-    offset of the original. Reflects; falls back to symmetric, then edge padding, when the
-    image is too small to reflect."""
+def pad_image(arr: np.ndarray, multiple: int, minimum: int = 0
+              ) -> tuple[np.ndarray, tuple[int, int]]:
+    """Pad HxWxC on all sides to multiples of ``multiple`` of at least ``minimum`` pixels;
+    returns it and the (top, left) offset of the original. Reflects; falls back to symmetric,
+    then edge padding, when the image is too small to reflect."""
     h, w = arr.shape[:2]
-    top, bottom = pad_amounts(h, multiple)
-    left, right = pad_amounts(w, multiple)
+    top, bottom = pad_amounts(h, multiple, minimum)
+    left, right = pad_amounts(w, multiple, minimum)
     if top == bottom == left == right == 0:
         return arr, (0, 0)
     widths = ((top, bottom), (left, right)) + ((0, 0),) * (arr.ndim - 2)

@@ -66,7 +66,7 @@ class Translator:
         h, w = images[0].shape[:2]
         if any(img.shape[:2] != (h, w) for img in images):
             raise DataError("images in one batch must have the same size")
-        padded = [pad_image(img, self.info.size_multiple) for img in images]
+        padded = [pad_image(img, self.info.size_multiple, self.min_side) for img in images]
         top, left = padded[0][1]
         x = to_model([p for p, _ in padded])
         y = np.asarray(self.run(x))
@@ -75,10 +75,16 @@ class Translator:
                              f"match input shape {tuple(x.shape)}")
         return from_model(y)[:, top:top + h, left:left + w]
 
+    @property
+    def min_side(self) -> int:
+        """Smallest input side the network accepts: its size multiple, and at least 8 (a ResNet
+        reflect-pads its 1/4-scale features, which must be 2 pixels or more)."""
+        return max(self.info.size_multiple, 8)
+
     def tile_for(self, tile: int | None) -> int:
         """The tile side actually used: ``tile`` (or the default) rounded up to the multiple."""
         m = self.info.size_multiple
-        side = max(1, tile or self.tile_size)
+        side = max(self.min_side, tile or self.tile_size)
         return -(-side // m) * m
 
     def translate_rgb_float(self, rgb: np.ndarray, tile: int | None = None) -> np.ndarray:
