@@ -221,6 +221,9 @@ def export(
         help="File name stem (default: the run's name).", show_default=False)] = None,
     fp16: Annotated[bool, typer.Option("--fp16", help="Also write a half-precision model and "
                                        "report its error.")] = False,
+    quantize: Annotated[Optional[Literal["int8"]], typer.Option(  # noqa: UP045
+        help="Also write an int8 model (static QDQ quantization calibrated on sample photos) "
+             "and report its PSNR against fp32.", show_default=False)] = None,
     domain_from: Annotated[Optional[str], typer.Option(  # noqa: UP045
         help="Reference files: name of the source domain.", show_default=False)] = None,
     domain_to: Annotated[Optional[str], typer.Option(  # noqa: UP045
@@ -231,16 +234,19 @@ def export(
     Each file is checked against the torch generator in ONNX Runtime at two sizes and export
     fails if they differ by more than 1e-4.
     """
-    from cyclegan_cli.export import export_reference, export_run
+    from cyclegan_cli.export import add_int8, export_reference, export_run
 
     console = Console(stderr=True)
     if source.is_dir():
-        results = export_run(source, direction=direction, out_dir=out, name=name, fp16=fp16)
+        results = export_run(source, direction=direction, out_dir=out, name=name, fp16=fp16,
+                             int8=quantize == "int8")
     elif source.is_file():
         stem = name or source.stem
         results = [export_reference(
             source, direction=None if direction == "both" else direction,
             out=out / f"{stem}.onnx", domain_from=domain_from, domain_to=domain_to, fp16=fp16)]
+        if quantize == "int8":
+            results = [add_int8(r) for r in results]
     else:
         raise CganError(f"not found: {source}")
     for r in results:
@@ -248,7 +254,11 @@ def export(
                 f"{r.max_abs_diff:.2e}")
         if r.fp16_path is not None:
             line += f"; fp16 {r.fp16_path} max abs diff {r.fp16_diff:.2e}"
+        if r.int8_path is not None:
+            line += f"; int8 {r.int8_path} {r.int8_psnr:.1f} dB PSNR vs fp32"
         console.print(line, highlight=False, soft_wrap=True)
+        for warning in r.warnings:
+            console.print(f"[yellow]warning:[/] {warning}", highlight=False, soft_wrap=True)
 
 
 # -- translate ----------------------------------------------------------------------------------

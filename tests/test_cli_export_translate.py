@@ -139,3 +139,21 @@ def test_translate_with_a_run_directory_and_the_torch_backend(exported, tmp_path
                           tmp_path / "out", "--quiet")
     assert result.exit_code == 0, text
     assert Image.open(tmp_path / "out" / "a.png").size == (53, 37)
+
+
+def test_export_quantize_int8_and_translate_with_it(tmp_path):
+    torch.manual_seed(0)
+    net = build_generator("resnet_6blocks", ngf=4)
+    torch.save(net.state_dict(), tmp_path / "latest_net_G_A.pth")
+    result, text = invoke("export", tmp_path / "latest_net_G_A.pth", "-o", tmp_path / "w",
+                          "--quantize", "int8")
+    assert result.exit_code == 0, text
+    assert "dB PSNR vs fp32" in text
+    int8 = tmp_path / "w" / "latest_net_G_A-int8.onnx"
+    info = ModelInfo.from_props({p.key: p.value for p in onnx.load(int8).metadata_props})
+    assert info.precision == "int8" and info.direction == "AtoB"
+    Image.fromarray(np.zeros((30, 41, 3), np.uint8)).save(tmp_path / "x.png")
+    result, text = invoke("translate", tmp_path / "x.png", "-m", int8, "-o", tmp_path / "o",
+                          "--quiet")
+    assert result.exit_code == 0, text
+    assert Image.open(tmp_path / "o" / "x.png").size == (41, 30)

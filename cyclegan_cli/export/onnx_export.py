@@ -22,7 +22,7 @@ import io
 import math
 import os
 import warnings
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -51,6 +51,9 @@ class ExportResult:
     max_abs_diff: float
     fp16_path: Path | None = None
     fp16_diff: float | None = None
+    int8_path: Path | None = None
+    int8_psnr: float | None = None  # dB, int8 vs fp32 uint8 outputs on held-out photo crops
+    warnings: list[str] = field(default_factory=list)
 
 
 class _Float16Graph(nn.Module):
@@ -199,9 +202,16 @@ def verify_export(net: nn.Module, path: str | os.PathLike, sizes: list[Size] | N
 
 def export_and_verify(net: nn.Module, info: ModelInfo, path: str | os.PathLike, *,
                       fp16: bool = False, verify: bool = True, opset: int = DEFAULT_OPSET,
-                      sizes: list[Size] | None = None) -> ExportResult:
+                      sizes: list[Size] | None = None, int8: bool = False,
+                      calibration_images: list[np.ndarray] | None = None,
+                      calibration_size: int = 256) -> ExportResult:
     """:func:`export_generator` (plus the ``-fp16`` twin when asked) then
-    :func:`verify_export` on each file. Unverified differences are reported as ``nan``."""
+    :func:`verify_export` on each file. Unverified differences are reported as ``nan``.
+
+    With ``int8`` a statically quantized ``-int8`` twin is written too (see
+    :func:`cyclegan_cli.export.quantize.quantize_int8`; calibration defaults to photo crops of
+    ``calibration_size``) and its PSNR against the fp32 file is measured (see :func:`add_int8`).
+    """
     path = export_generator(net, info, path, opset=opset)
     sizes = sizes or default_sizes(info.size_multiple)
     diff = verify_export(net, path, sizes) if verify else math.nan
@@ -210,4 +220,22 @@ def export_and_verify(net: nn.Module, info: ModelInfo, path: str | os.PathLike, 
         result.fp16_path = export_generator(net, info, fp16_path_for(path), opset=opset,
                                             fp16=True)
         result.fp16_diff = verify_export(net, result.fp16_path, sizes) if verify else math.nan
+    if int8:
+        add_int8(result, calibration_images=calibration_images, calibration_size=calibration_size,
+                 verify=verify)
+    return result
+
+
+def add_int8(result: ExportResult, *, calibration_images: list[np.ndarray] | None = None,
+             calibration_size: int = 256, verify: bool = True) -> ExportResult:
+    """Quantize ``result.path`` to its ``-int8`` twin and fill ``int8_path`` / ``int8_psnr``
+    (``nan`` unless ``verify``); a PSNR under 30 dB adds a text to ``result.warnings``."""
+    from cyclegan_cli.export.quantize import int8_path_for, int8_psnr, psnr_warning, quantize_int8
+
+    result.int8_path = quantize_int8(result.path, int8_path_for(result.path),
+                                     calibration_images, calibration_size)
+    result.int8_psnr = int8_psnr(result.path, result.int8_path) if verify else math.nan
+    warning = psnr_warning(result.int8_psnr) if verify else None
+    if warning:
+        result.warnings.append(f"{result.int8_path.name}: {warning}")
     return result

@@ -1,0 +1,113 @@
+"""Static int8 quantization: metadata, inference-core loading, dynamic sizes, PSNR, export_run."""
+
+from __future__ import annotations
+
+import math
+import os
+from pathlib import Path
+
+import numpy as np
+import onnx
+import pytest
+import torch
+from rich.console import Console
+
+from cyclegan_cli.errors import ExportError
+from cyclegan_cli.export import (
+    export_generator,
+    export_run,
+    int8_path_for,
+    int8_psnr,
+    photo_crops,
+    quantize_int8,
+)
+from cyclegan_cli.export.quantize import psnr, psnr_warning
+from cyclegan_cli.inference import load_model
+from cyclegan_cli.inference.metadata import ModelInfo
+from cyclegan_cli.models import build_generator
+from cyclegan_cli.training.loop import train
+from tests.conftest import tiny_config
+
+SIZE = 32
+
+
+def props(path: Path) -> dict[str, str]:
+    return {p.key: p.value for p in onnx.load(str(path)).metadata_props}
+
+
+@pytest.fixture(scope="module")
+def fp32_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    torch.manual_seed(0)
+    net = build_generator("resnet_6blocks", ngf=8)
+    info = ModelInfo("AtoB", "horse", "zebra", "resnet_6blocks", 4, source="tiny",
+                     config={"ngf": 8})
+    return export_generator(net, info, tmp_path_factory.mktemp("q") / "g.onnx")
+
+
+@pytest.fixture(scope="module")
+def int8_file(fp32_file: Path) -> Path:
+    return quantize_int8(fp32_file, int8_path_for(fp32_file), photo_crops(4, SIZE), size=SIZE)
+
+
+def test_int8_file_keeps_metadata_with_precision_int8(fp32_file: Path, int8_file: Path) -> None:
+    assert int8_file == fp32_file.with_name("g-int8.onnx") and int8_file.is_file()
+    before, after = props(fp32_file), props(int8_file)
+    assert after["cyclegan_cli.precision"] == "int8"
+    assert {k: v for k, v in after.items() if k != "cyclegan_cli.precision"} == {
+        k: v for k, v in before.items() if k != "cyclegan_cli.precision"}
+    ops = {n.op_type for n in onnx.load(str(int8_file)).graph.node}
+    assert {"QuantizeLinear", "DequantizeLinear"} <= ops
+    assert not list(int8_file.parent.glob(".*.tmp"))  # atomic write left nothing behind
+
+
+def test_int8_file_loads_in_the_inference_core_at_odd_sizes(int8_file: Path) -> None:
+    t = load_model(int8_file, direction="AtoB", threads=1)
+    assert t.info.precision == "int8" and t.info.domain_to == "zebra"
+    rng = np.random.default_rng(0)
+    for shape in [(37, 45, 3), (64, 48, 3)]:  # odd, and not the calibration size
+        img = rng.integers(0, 256, shape, dtype=np.uint8)
+        out = t.translate_array(img)
+        assert out.shape == img.shape and out.dtype == np.uint8
+    batch = t.translate_batch([rng.integers(0, 256, (33, 41, 3), dtype=np.uint8)] * 2)
+    assert [b.shape for b in batch] == [(33, 41, 3)] * 2
+
+
+def test_int8_psnr_is_finite(fp32_file: Path, int8_file: Path) -> None:
+    value = int8_psnr(fp32_file, int8_file, n=2, size=SIZE, threads=1)
+    assert math.isfinite(value) and value > 5.0
+
+
+def test_psnr_helpers() -> None:
+    a = np.zeros((4, 4, 3), np.uint8)
+    assert psnr(a, a) == math.inf
+    assert psnr(a, a + 1) == pytest.approx(20 * math.log10(255.0))
+    assert psnr_warning(25.0) is not None and psnr_warning(35.0) is None
+    assert psnr_warning(math.inf) is None
+
+
+def test_quantize_rejects_non_fp32_and_bad_input(fp32_file: Path, int8_file: Path,
+                                                 tmp_path: Path) -> None:
+    with pytest.raises(ExportError, match="fp32"):
+        quantize_int8(int8_file, tmp_path / "again.onnx", photo_crops(1, SIZE), size=SIZE)
+    with pytest.raises(ExportError, match="uint8"):
+        quantize_int8(fp32_file, tmp_path / "x.onnx", [np.zeros((8, 8), np.float32)],
+                      size=SIZE)
+    target = tmp_path / "keep.onnx"
+    target.write_bytes(b"old")
+    junk = tmp_path / "junk.onnx"
+    junk.write_bytes(b"not onnx")
+    with pytest.raises(ExportError):
+        quantize_int8(junk, target, photo_crops(1, SIZE), size=SIZE)
+    assert target.read_bytes() == b"old"
+
+
+def test_export_run_int8(tiny_data: Path, tmp_path: Path) -> None:
+    console = Console(file=open(os.devnull, "w"), width=200)  # noqa: SIM115
+    cfg = tiny_config(tiny_data, tmp_path / "runs", ngf=8, max_steps=2)
+    run_dir = train(cfg, console=console, quiet=True).run_dir
+    (result,) = export_run(run_dir, "AtoB", out_dir=tmp_path / "w", name="m", int8=True,
+                           calibration_images=photo_crops(2, SIZE), calibration_size=SIZE)
+    assert result.int8_path == tmp_path / "w" / "m-AtoB-int8.onnx"
+    assert result.int8_psnr is not None and math.isfinite(result.int8_psnr)
+    assert (result.int8_psnr < 30) == bool(result.warnings)
+    assert load_model(result.int8_path, threads=1).info.precision == "int8"
