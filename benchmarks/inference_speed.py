@@ -180,8 +180,8 @@ def main() -> None:
             q = load_model(int8, threads=args.threads)
             rows.append(("ORT int8 (QDQ, static)", size, rate(lambda: q.run(x), args.seconds,
                                                              args.min_iters), "inference core"))
-        images = photo_crops(args.psnr_images, 256, seed=12345)
-        psnr = int8_psnr(fp32, int8, images, threads=args.threads)
+        psnrs = {size: int8_psnr(fp32, int8, photo_crops(args.psnr_images, size, seed=12345),
+                                 threads=args.threads) for size in args.sizes}
         sizes_mb = (Path(fp32).stat().st_size / 1e6, Path(int8).stat().st_size / 1e6)
 
     print(f"## Inference speed: {desc}\n")
@@ -203,16 +203,17 @@ def main() -> None:
               f"{r / eager_at[size]:.2f}x | {note} |")
     tag = ("random weights: NOT representative of a trained generator"
            if args.checkpoint is None else "trained weights")
-    print(f"\nint8 vs fp32 PSNR: {psnr:.2f} dB on {len(images)} held-out 256x256 photo crops "
-          f"(uint8 outputs via the inference core; {tag})")
+    for size, psnr in psnrs.items():
+        print(f"\nint8 vs fp32 PSNR at {size}x{size}: {psnr:.2f} dB on {args.psnr_images} "
+              f"held-out photo crops (uint8 outputs via the inference core; {tag})")
     if tuning_rows:
         print("\n| fp32 session tuning | size | images/s | vs make_session |")
         print("|---|---|---|---|")
         default_at = {s: r for name, s, r, _ in rows if name.startswith("ORT fp32, make")}
         for size, name, r in tuning_rows:
             print(f"| {name} | {size}x{size} | {r:.2f} | {r / default_at[size]:.2f}x |")
-    if not math.isfinite(psnr):
-        print("\n(int8 output identical to fp32)")
+    if not all(math.isfinite(p) for p in psnrs.values()):
+        print("\n(inf dB: int8 output identical to fp32)")
 
 
 if __name__ == "__main__":
