@@ -270,8 +270,10 @@ def translate(
                                                 show_default=False)],
     model: Annotated[str, typer.Option("--model", "-m", help="An ONNX file, a run directory or "
                                        "a model name in weights/.", show_default=False)],
-    direction: Annotated[Literal["AtoB", "BtoA"], typer.Option(
-        help="Which way to translate; checked against the model's metadata.")] = "AtoB",
+    direction: Annotated[Optional[Literal["AtoB", "BtoA"]], typer.Option(  # noqa: UP045
+        help="Which way to translate; checked against the model's metadata [default: the "
+             "file's own direction for an .onnx file, else AtoB].", show_default=False)]
+    = None,
     out: Annotated[Path, typer.Option("--out", "-o", help="Output folder (input folders are "
                                       "mirrored inside it).")] = Path("translated"),
     fmt: Annotated[Optional[str], typer.Option(  # noqa: UP045
@@ -305,8 +307,11 @@ def translate(
     if batch_size < 1 or (tile is not None and tile < 16):
         raise CganError("--batch-size must be >= 1 and --tile >= 16")
     jobs = plan_jobs(paths, out, fmt, allow_inside_input)
-    model_path, found_backend = resolve_model(model, direction)
-    translator = load_model(model_path, backend=backend or found_backend, direction=direction)
+    model_path, found_backend = resolve_model(model, direction or "AtoB")
+    backend = backend or found_backend
+    if direction is None and backend == "torch":
+        direction = "AtoB"
+    translator = load_model(model_path, backend=backend, direction=direction)
     info = translator.info
     console = Console(stderr=True)
     console.print(f"{len(jobs)} image(s), {info.domain_from} → {info.domain_to} "

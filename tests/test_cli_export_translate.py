@@ -124,12 +124,18 @@ def test_translate_errors_are_one_line(exported, tmp_path):
     result, text = invoke("translate", tmp_path / "in", "-m", weights / "h2z-AtoB.onnx",
                           "--direction", "BtoA", "-o", tmp_path / "out")
     assert result.exit_code == 1 and "you asked for BtoA" in text and "Traceback" not in text
+    result, text = invoke("translate", tmp_path / "in" / "a.png", "-m",
+                          weights / "h2z-BtoA.onnx", "-o", tmp_path / "own", "--quiet")
+    assert result.exit_code == 0 and "(BtoA," in text  # an .onnx file's own direction
     result, text = invoke("translate", tmp_path / "in", "-m", weights / "h2z-AtoB.onnx",
                           "-o", tmp_path / "in" / "out")
     assert result.exit_code == 1 and "inside the input folder" in text
     result, text = invoke("translate", tmp_path / "in", "-m", "nope", "-o", tmp_path / "out")
     assert result.exit_code == 1 and "model not found" in text
     assert not (tmp_path / "out").exists()
+    result, text = invoke("translate", tmp_path / "in" / "a.png", "-m", "h2z", "--direction",
+                          "BtoA", "-o", tmp_path / "named", "--quiet")
+    assert result.exit_code == 1 and "model not found" in text  # weights/ here is the cwd's
 
 
 def test_translate_with_a_run_directory_and_the_torch_backend(exported, tmp_path):
