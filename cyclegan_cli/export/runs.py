@@ -16,7 +16,7 @@ from cyclegan_cli.export.onnx_export import ExportResult, export_and_verify
 from cyclegan_cli.inference.metadata import ModelInfo
 from cyclegan_cli.models import generator_size_multiple
 from cyclegan_cli.training.checkpoint import load_checkpoint
-from cyclegan_cli.training.restore import load_generator
+from cyclegan_cli.training.restore import generator_from_state
 from cyclegan_cli.training.run import RunDir
 
 Which = Literal["both", "AtoB", "BtoA"]
@@ -84,7 +84,7 @@ def export_run(run_dir: str | os.PathLike, direction: Which = "both",
     directions = ["AtoB", "BtoA"] if direction == "both" else [direction]
     results = []
     for which in directions:
-        net, cfg = load_generator(run.path, which, checkpoint=checkpoint)
+        net, cfg = generator_from_state(state, which, where=str(run.path))  # one load for all
         dom_a, dom_b = domain_names(cfg)
         info = ModelInfo(
             direction=which,

@@ -228,9 +228,7 @@ class _Run:
             serial=cfg.serial_batches, num_workers=cfg.num_workers,
             pin_memory=self.device.type == "cuda")
         self.trainer = Trainer(cfg, self.device, self.precision)
-        if state is None:
-            self.run.create(cfg)
-        else:
+        if state is not None:
             try:
                 self.trainer.load_state_dict(state["trainer"])
             except (KeyError, RuntimeError, ValueError) as exc:
@@ -238,7 +236,7 @@ class _Run:
                                       f"({type(exc).__name__})") from exc
             restore_rng_state(state["rng"])
             self.bad_files = list(state.get("bad_files", []))
-            self.run.create(cfg)  # re-save: resumable options may have changed
+        self.run.create(cfg)  # (re)writes config.json: resumable options may have changed
         self.samples = self._sample_inputs(dataset)
         self.log = LossLog(self.run.losses, self.trainer.loss_names,
                            resume_step=self.trainer.global_step if state else None)
@@ -387,7 +385,6 @@ class _Run:
             if t.global_step == 0:
                 raise CganError("no training step was run (is --max-steps below the resume "
                                 "point?)")
-        self.log.close()
         return TrainResult(self.run.path, t.global_step, t.epoch, str(self.device),
                            self.precision, self.bad_files, self.last_losses,
                            time.perf_counter() - started)
