@@ -160,15 +160,17 @@ def check_direction(info: ModelInfo, direction: str | None, source: str) -> None
 def load_model(path: str | os.PathLike[str], *, backend: str = "onnx",
                direction: str | None = None, providers: list[Any] | None = None,
                threads: int | None = None, device: str | None = None,
-               **options: Any) -> Translator:
+               cpu_rewrite: bool | None = None, **options: Any) -> Translator:
     """A :class:`Translator` for an ONNX file (``backend="onnx"``) or a training run directory
     (``backend="torch"``, which needs torch). ``options`` go to :class:`Translator`
-    (``max_pixels``, ``tile_size``, ``overlap``, ``tile_batch``)."""
+    (``max_pixels``, ``tile_size``, ``overlap``, ``tile_batch``); ``cpu_rewrite`` see
+    :func:`~cyclegan_cli.inference.session.make_session`."""
     source = str(path)
     if backend == "onnx":
         from cyclegan_cli.inference.session import make_session, session_info
 
-        session = make_session(path, providers=providers, threads=threads)
+        session = make_session(path, providers=providers, threads=threads,
+                               cpu_rewrite=cpu_rewrite)
         info = session_info(session, path)
         check_direction(info, direction, source)
         return Translator(onnx_backend(session), info, backend="onnx", source=source, **options)
