@@ -13,7 +13,12 @@ from cyclegan_cli.export import export_generator
 from cyclegan_cli.export.onnx_export import fp16_path_for
 from cyclegan_cli.inference import ModelInfo, load_model
 from cyclegan_cli.inference.cpu_graph import optimize_for_cpu, subpixel_weights
-from cyclegan_cli.inference.session import cpu_optimized_bytes, make_session
+from cyclegan_cli.inference.session import (
+    REWRITE_MAX_THREADS,
+    cpu_optimized_bytes,
+    cpu_rewrite_enabled,
+    make_session,
+)
 from cyclegan_cli.models import build_generator
 
 
@@ -134,7 +139,7 @@ def test_make_session_rewrites_on_cpu_only_and_can_be_turned_off(resnet_file, mo
     rewritten = make_session(path, providers=["CPUExecutionProvider"], cpu_rewrite=True)
     plain = make_session(path, providers=["CPUExecutionProvider"], cpu_rewrite=False)
     monkeypatch.setenv("CGAN_CPU_REWRITE", "0")
-    from_env = make_session(path, providers=["CPUExecutionProvider"])
+    from_env = make_session(path, providers=["CPUExecutionProvider"], threads=1)
     x = (np.random.default_rng(4).random((1, 3, 40, 24), dtype=np.float32) * 2 - 1)
     a, b, c = (s.run(None, {"input": x})[0] for s in (rewritten, plain, from_env))
     np.testing.assert_array_equal(b, c)
@@ -146,6 +151,16 @@ def test_make_session_rewrites_on_cpu_only_and_can_be_turned_off(resnet_file, mo
     slow = load_model(path, providers=["CPUExecutionProvider"], cpu_rewrite=False)
     diff = np.abs(fast.translate_array(img).astype(int) - slow.translate_array(img).astype(int))
     assert diff.max() <= 1
+
+
+def test_rewrite_default_depends_on_threads_and_environment(monkeypatch) -> None:
+    monkeypatch.delenv("CGAN_CPU_REWRITE", raising=False)
+    assert cpu_rewrite_enabled(2) and cpu_rewrite_enabled(REWRITE_MAX_THREADS)
+    assert not cpu_rewrite_enabled(REWRITE_MAX_THREADS + 1)
+    monkeypatch.setenv("CGAN_CPU_REWRITE", "1")
+    assert cpu_rewrite_enabled(64)
+    monkeypatch.setenv("CGAN_CPU_REWRITE", "0")
+    assert not cpu_rewrite_enabled(1)
 
 
 def test_fp16_and_non_onnx_files_are_not_rewritten(resnet_file, tmp_path) -> None:
