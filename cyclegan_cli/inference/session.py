@@ -117,14 +117,34 @@ def make_session(path: str | os.PathLike[str], providers: list[Provider] | None 
     model: str | bytes = str(file)
     if cpu_rewrite and _cpu_only(chosen):
         model = cpu_optimized_bytes(file) or model
-    try:
-        session = ort.InferenceSession(model, sess_options=opts,
-                                       providers=chosen)
-    except Exception as exc:  # onnxruntime raises its own untyped errors
-        reason = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else type(exc).__name__
-        raise ModelError(f"{file}: not a usable ONNX model ({reason})") from exc
+    session = _open(model, opts, chosen, file)
     session_info(session, file)
     return session
+
+
+def _open(model: str | bytes, opts: ort.SessionOptions, providers: list[Provider],
+          label: str | os.PathLike[str]) -> ort.InferenceSession:
+    try:
+        return ort.InferenceSession(model, sess_options=opts, providers=providers)
+    except Exception as exc:  # onnxruntime raises its own untyped errors
+        reason = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else type(exc).__name__
+        raise ModelError(f"{label}: not a usable ONNX model ({reason})") from exc
+
+
+def derived_session(model: Any, label: str, providers: list[Provider] | None = None,
+                    threads: int | None = None, cpu_rewrite: bool | None = None
+                    ) -> ort.InferenceSession:
+    """A session for an in-memory ``onnx.ModelProto`` derived from a model file (same
+    providers, options and CPU rewrite policy as :func:`make_session`)."""
+    chosen = providers or best_providers()
+    opts = session_options(threads)
+    if cpu_rewrite is None:
+        cpu_rewrite = cpu_rewrite_enabled(opts.intra_op_num_threads)
+    if cpu_rewrite and _cpu_only(chosen):
+        from cyclegan_cli.inference.cpu_graph import optimize_for_cpu
+
+        model = optimize_for_cpu(model)[0]
+    return _open(model.SerializeToString(), opts, chosen, label)
 
 
 def session_info(session: ort.InferenceSession, path: str | os.PathLike[str] = "model"

@@ -28,9 +28,62 @@ def run_info(cfg: Any, direction: str, source: str = "") -> ModelInfo:
                      source=source, config={"netG": cfg.netG, "ngf": cfg.ngf, "norm": cfg.norm})
 
 
+class TorchNormStats:
+    """:class:`~cyclegan_cli.inference.norm_stats.NormStats` for a torch generator: forward
+    hooks on its ``InstanceNorm2d`` layers record or replace their statistics."""
+
+    def __init__(self, net: Any, device: Any) -> None:
+        self.torch = importlib.import_module("torch")
+        self.net, self.device = net, device
+        self.norms = [m for m in net.modules()
+                      if isinstance(m, self.torch.nn.InstanceNorm2d)]
+        self.count = len(self.norms)
+
+    def _run(self, batch: np.ndarray, hook: Any) -> Any:
+        handles = [m.register_forward_hook(hook(i)) for i, m in enumerate(self.norms)]
+        try:
+            with self.torch.inference_mode():
+                return self.net(self.torch.from_numpy(np.ascontiguousarray(batch))
+                                .to(self.device))
+        finally:
+            for h in handles:
+                h.remove()
+
+    def collect(self, batch: np.ndarray) -> list[np.ndarray]:
+        from cyclegan_cli.inference.norm_stats import batch_mean
+
+        stats: list[np.ndarray] = [np.empty(0)] * (2 * self.count)
+
+        def hook(i: int) -> Any:
+            def record(module: Any, inputs: Any, output: Any) -> None:
+                x = inputs[0].float()
+                stats[2 * i] = x.mean((2, 3), keepdim=True).cpu().numpy()
+                stats[2 * i + 1] = x.var((2, 3), unbiased=False, keepdim=True).cpu().numpy()
+            return record
+
+        self._run(batch, hook)
+        return batch_mean(stats)
+
+    def apply(self, batch: np.ndarray, stats: list[np.ndarray]) -> np.ndarray:
+        given = [self.torch.from_numpy(s).to(self.device) for s in stats]
+
+        def hook(i: int) -> Any:
+            def replace(module: Any, inputs: Any, output: Any) -> Any:
+                x = inputs[0]
+                mean, var = given[2 * i].to(x.dtype), given[2 * i + 1].to(x.dtype)
+                y = (x - mean) / self.torch.sqrt(var + module.eps)
+                if module.affine:
+                    y = y * module.weight.view(1, -1, 1, 1) + module.bias.view(1, -1, 1, 1)
+                return y
+            return replace
+
+        return self._run(batch, hook).float().cpu().numpy()
+
+
 def load_run(run_dir: Path, direction: str = "AtoB", device: str | None = None,
-             threads: int | None = None) -> tuple[Any, ModelInfo]:
-    """(backend callable, info) for the ``direction`` generator of a run's latest checkpoint."""
+             threads: int | None = None) -> tuple[Any, ModelInfo, TorchNormStats]:
+    """(backend callable, info, norm statistics) for the ``direction`` generator of a run's
+    latest checkpoint."""
     if not run_dir.is_dir():
         raise ModelError(f"run directory not found: {run_dir} (the torch backend expects a "
                          "cyclegan-cli run directory)")
@@ -55,4 +108,4 @@ def load_run(run_dir: Path, direction: str = "AtoB", device: str | None = None,
             y = net(torch.from_numpy(np.ascontiguousarray(batch)).to(dev))
         return y.float().cpu().numpy()
 
-    return run, run_info(cfg, direction, str(run_dir))
+    return run, run_info(cfg, direction, str(run_dir)), TorchNormStats(net, dev)

@@ -6,6 +6,7 @@ only when asked for.
 
 from __future__ import annotations
 
+import functools
 import os
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -25,6 +26,7 @@ from cyclegan_cli.inference.imageops import (
     to_model,
 )
 from cyclegan_cli.inference.metadata import DIRECTIONS, INPUT_NAME, OUTPUT_NAME, ModelInfo
+from cyclegan_cli.inference.norm_stats import NormStats, OnnxNormStats, Stats
 from cyclegan_cli.inference.tiling import translate_tiled
 
 Backend = Callable[[np.ndarray], np.ndarray]  # NCHW float32 in [-1, 1] -> same
@@ -41,12 +43,18 @@ class Translator:
     ``run`` takes and returns NCHW float32 RGB in [-1, 1]; everything else (modes, alpha,
     padding to the size multiple, tiling) happens here, the same for every backend.
     Images with more than ``max_pixels`` pixels are translated in tiles of ``tile_size``.
+    With a ``norm`` (see :mod:`~cyclegan_cli.inference.norm_stats`) and ``global_norm``, every
+    tile is normalised with the statistics of the whole image (downscaled to ``max_pixels``
+    when larger), so tiles agree in tone with each other and with untiled output.
     """
 
     def __init__(self, run: Backend, info: ModelInfo, *, backend: str = "custom",
                  source: str = "", max_pixels: int = MAX_PIXELS, tile_size: int = TILE,
-                 overlap: int = OVERLAP, tile_batch: int = TILE_BATCH) -> None:
+                 overlap: int = OVERLAP, tile_batch: int = TILE_BATCH,
+                 norm: NormStats | None = None, global_norm: bool = True) -> None:
         self.run = run
+        self.norm = norm
+        self.global_norm = global_norm
         self.info = info
         self.backend = backend
         self.source = source
@@ -61,15 +69,19 @@ class Translator:
                 f"{i.domain_from}->{i.domain_to}, backend={self.backend})")
 
     # -- core ----------------------------------------------------------------------------------
-    def forward(self, images: Sequence[np.ndarray]) -> np.ndarray:
-        """Same-size HxWx3 uint8 images -> NxHxWx3 float32 in [-1, 1] (one backend call)."""
+    def forward(self, images: Sequence[np.ndarray], stats: Stats | None = None) -> np.ndarray:
+        """Same-size HxWx3 uint8 images -> NxHxWx3 float32 in [-1, 1] (one backend call),
+        normalised with ``stats`` when given (needs ``norm``)."""
         h, w = images[0].shape[:2]
         if any(img.shape[:2] != (h, w) for img in images):
             raise DataError("images in one batch must have the same size")
         padded = [pad_image(img, self.info.size_multiple, self.min_side) for img in images]
         top, left = padded[0][1]
         x = to_model([p for p, _ in padded])
-        y = np.asarray(self.run(x))
+        if stats is not None and self.norm is not None:
+            y = np.asarray(self.norm.apply(x, stats))
+        else:
+            y = np.asarray(self.run(x))
         if y.shape != x.shape:
             raise ModelError(f"{self.source or 'model'}: output shape {tuple(y.shape)} does not "
                              f"match input shape {tuple(x.shape)}")
@@ -94,8 +106,25 @@ class Translator:
         if tile is None and h * w <= self.max_pixels:
             return self.forward([rgb])[0]
         side = self.tile_for(tile)
-        return translate_tiled(rgb, self.forward, side, min(self.overlap, side // 2),
+        forward: Callable[[list[np.ndarray]], np.ndarray] = self.forward
+        stats = self.image_stats(rgb) if self.global_norm else None
+        if stats is not None:
+            forward = functools.partial(self.forward, stats=stats)
+        return translate_tiled(rgb, forward, side, min(self.overlap, side // 2),
                                self.tile_batch)
+
+    def image_stats(self, rgb: np.ndarray) -> Stats | None:
+        """Instance-norm statistics of the whole image (downscaled to ``max_pixels``), or None
+        when the backend offers none or the model has no instance norm."""
+        if self.norm is None or getattr(self.norm, "count", 1) == 0:
+            return None
+        h, w = rgb.shape[:2]
+        if h * w > self.max_pixels:
+            scale = (self.max_pixels / (h * w)) ** 0.5
+            size = (max(self.min_side, int(w * scale)), max(self.min_side, int(h * scale)))
+            rgb = np.asarray(Image.fromarray(rgb).resize(size, Image.Resampling.BOX))
+        padded, _ = pad_image(rgb, self.info.size_multiple, self.min_side)
+        return self.norm.collect(to_model([padded]))
 
     # -- public --------------------------------------------------------------------------------
     def translate_array(self, arr: np.ndarray, tile: int | None = None) -> np.ndarray:
@@ -173,12 +202,15 @@ def load_model(path: str | os.PathLike[str], *, backend: str = "onnx",
                                cpu_rewrite=cpu_rewrite)
         info = session_info(session, path)
         check_direction(info, direction, source)
-        return Translator(onnx_backend(session), info, backend="onnx", source=source, **options)
+        norm = OnnxNormStats(path, providers=providers, threads=threads, cpu_rewrite=cpu_rewrite)
+        return Translator(onnx_backend(session), info, backend="onnx", source=source, norm=norm,
+                          **options)
     if backend == "torch":
         from cyclegan_cli.inference.torch_backend import load_run
 
         if direction is not None and direction not in DIRECTIONS:
             raise ModelError(f"unknown direction {direction!r}; use AtoB or BtoA")
-        run, info = load_run(Path(path), direction or "AtoB", device=device, threads=threads)
-        return Translator(run, info, backend="torch", source=source, **options)
+        run, info, norm = load_run(Path(path), direction or "AtoB", device=device,
+                                   threads=threads)
+        return Translator(run, info, backend="torch", source=source, norm=norm, **options)
     raise ModelError(f"unknown backend {backend!r}; use onnx or torch")
