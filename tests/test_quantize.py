@@ -85,6 +85,24 @@ def test_psnr_helpers() -> None:
     assert psnr_warning(math.inf) is None
 
 
+def _quantized_weight_ops(path: Path) -> set[str]:
+    """Op types whose weight (input 1) comes from a DequantizeLinear node."""
+    graph = onnx.load(str(path)).graph
+    dq = {o for n in graph.node if n.op_type == "DequantizeLinear" for o in n.output}
+    return {n.op_type for n in graph.node if len(n.input) > 1 and n.input[1] in dq}
+
+
+def test_upsampling_stays_float_by_default(fp32_file: Path, int8_file: Path,
+                                           tmp_path: Path) -> None:
+    assert _quantized_weight_ops(int8_file) == {"Conv"}
+    every = quantize_int8(fp32_file, tmp_path / "all.onnx", photo_crops(2, SIZE), size=SIZE,
+                          float_ops=(), method="minmax")
+    assert _quantized_weight_ops(every) == {"Conv", "ConvTranspose"}
+    with pytest.raises(ExportError, match="calibration method"):
+        quantize_int8(fp32_file, tmp_path / "x.onnx", photo_crops(1, SIZE), size=SIZE,
+                      method="median")
+
+
 def test_quantize_rejects_non_fp32_and_bad_input(fp32_file: Path, int8_file: Path,
                                                  tmp_path: Path) -> None:
     with pytest.raises(ExportError, match="fp32"):
