@@ -5,7 +5,8 @@ weights cannot show:
 - held-out PSNR against the true grade, for the model and for the untouched input;
 - int8 (``cgan export --quantize int8``) against fp32: PSNR of the uint8 outputs per size;
 - tiled against untiled translation of one large photo (mean / max difference in levels);
-- the CPU graph rewrite against the plain graph (max difference in levels).
+- the CPU graph rewrite against the plain graph (max difference in levels; with
+  ``--thread-sweep`` also its speed for 1, 2, 4, ... threads).
 
 Meant for the GPU machine (a few minutes there); runs anywhere, slowly.
 
@@ -47,6 +48,32 @@ def held_out_psnr(model_file: Path, data: Path) -> tuple[float, float]:
     return float(np.mean(model)), float(np.mean(ident))
 
 
+def thread_sweep(model_file: Path) -> dict[str, dict[str, float]]:
+    """ms per 256² image, plain graph vs CPU rewrite, for 1, 2, 4, ... threads (all CPUs)."""
+    from cyclegan_cli.inference.session import cpu_count
+
+    x = np.random.default_rng(0).random((1, 3, 256, 256), dtype=np.float32) * 2 - 1
+    out: dict[str, dict[str, float]] = {}
+    threads, n = [], 1
+    while n < cpu_count():
+        threads.append(n)
+        n *= 2
+    for t in [*threads, cpu_count()]:
+        row = {}
+        for name, rewrite in (("plain", False), ("rewrite", True)):
+            m = load_model(model_file, providers=["CPUExecutionProvider"], threads=t,
+                           cpu_rewrite=rewrite)
+            times = []
+            for _ in range(7):
+                t0 = time.perf_counter()
+                m.run(x)
+                times.append(time.perf_counter() - t0)
+            row[name] = round(1000 * float(np.median(times[2:])), 1)
+        out[str(t)] = row
+        print(f"threads {t}: {row}", flush=True)
+    return out
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--steps", type=int, default=2500)
@@ -55,6 +82,8 @@ def main() -> None:
     parser.add_argument("--n-train", type=int, default=400)
     parser.add_argument("--sizes", type=int, nargs="+", default=[256, 512])
     parser.add_argument("--large", type=int, default=1536, help="side of the tiling test image")
+    parser.add_argument("--thread-sweep", action="store_true",
+                        help="also time the CPU rewrite against the plain graph per thread count")
     args = parser.parse_args()
 
     out = Path(args.out)
@@ -90,7 +119,8 @@ def main() -> None:
 
     big = np.asarray(Image.fromarray(photo_crops(1, 512, seed=7)[0]).resize(
         (args.large, args.large), Image.Resampling.BICUBIC))
-    core = load_model(res.path, providers=["CPUExecutionProvider"], max_pixels=10**9)
+    core = load_model(res.path, providers=["CPUExecutionProvider"], max_pixels=10**9,
+                      cpu_rewrite=True)
     whole = core.translate_array(big)
     tiling = {}
     for tile in (512, 256):
@@ -106,6 +136,8 @@ def main() -> None:
     report["cpu_rewrite_max_levels"] = int(np.abs(
         plain.translate_array(crop).astype(np.int16)
         - core.translate_array(crop).astype(np.int16)).max())
+    if args.thread_sweep:
+        report["cpu_rewrite_speed_256"] = thread_sweep(res.path)
     text = json.dumps(report, indent=2)
     (out / "report.json").write_text(text)
     print(text)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from dataclasses import MISSING, asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any, Literal, get_type_hints
@@ -194,3 +195,30 @@ def cli_fields() -> list[tuple[str, Any, Any, dict[str, Any]]]:
         default = f.default if f.default is not MISSING else None
         out.append((f.name, hints[f.name], default, dict(f.metadata)))
     return out
+
+
+_REFERENCE_FOLDER = re.compile(r"^(train|test|val)[AB]$")
+_X2Y = re.compile(r"^(.+?)2(.+)$")
+
+
+def domain_names(cfg: TrainConfig) -> tuple[str, str]:
+    """Human names of domains A and B, from the training folders.
+
+    ``A/`` and ``B/`` folders give their own names (``data/horse`` -> ``horse``). The reference
+    layout (``D/trainA``, ``D/trainB``) says nothing per folder, so the dataset folder is used:
+    ``horse2zebra`` splits at its ``2`` into ``horse`` and ``zebra``; any other name ``D`` gives
+    ``D A`` and ``D B``. With no folders at all the names are ``A`` and ``B``.
+    """
+    folders = [Path(cfg.dir_a) if cfg.dir_a else None, Path(cfg.dir_b) if cfg.dir_b else None]
+    if cfg.dataroot and not (cfg.dir_a and cfg.dir_b):
+        folders = [Path(cfg.dataroot) / "trainA", Path(cfg.dataroot) / "trainB"]
+    if folders[0] is None or folders[1] is None:
+        return "A", "B"
+    a, b = folders
+    if not (_REFERENCE_FOLDER.match(a.name) and _REFERENCE_FOLDER.match(b.name)):
+        return a.name, b.name
+    root = a.parent.name or "data"
+    split = _X2Y.match(root)
+    if split and a.parent == b.parent:
+        return split.group(1), split.group(2)
+    return f"{root} A", f"{b.parent.name or 'data'} B"

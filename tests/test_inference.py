@@ -17,7 +17,8 @@ from PIL import Image
 
 from cyclegan_cli.errors import ModelError
 from cyclegan_cli.inference import ModelInfo, Translator, load_model, make_session
-from cyclegan_cli.inference.tiling import axis_weights, tile_starts
+from cyclegan_cli.inference.imageops import float_to_uint8, pad_image
+from cyclegan_cli.inference.tiling import axis_weights, tile_starts, translate_tiled
 from cyclegan_cli.models import build_generator
 
 from .conftest import tiny_config
@@ -169,6 +170,10 @@ def test_tile_layout_and_weights(length, tile, overlap):
         total[s:s + tile] += w
     assert np.allclose(total, 1.0)  # the raised cosines form a partition of unity
     assert tile_starts(50, 64, 32) == [0]
+    aligned = tile_starts(length + (-length % 8), tile + (-tile % 8), overlap, align=8)
+    assert all(x % 8 == 0 for x in aligned)
+    assert all(a + tile + (-tile % 8) - b >= overlap for a, b in zip(aligned, aligned[1:],
+                                                                       strict=False))
 
 
 @pytest.mark.parametrize("shape,tile", [((160, 200), 64), ((36, 300), 40), ((128, 20), 32)])
@@ -241,6 +246,30 @@ def test_no_seams():
 
 def _peak(profile: np.ndarray) -> float:
     return float(profile.max() / np.median(profile))
+
+
+def blocks4(batch: np.ndarray) -> np.ndarray:
+    """A numpy 'generator' that, like a stride-4 network, works on a 4x4 pixel grid."""
+    n, c, h, w = batch.shape
+    means = batch.reshape(n, c, h // 4, 4, w // 4, 4).mean(axis=(3, 5))
+    return np.repeat(np.repeat(means, 4, axis=2), 4, axis=3)
+
+
+@pytest.mark.parametrize("shape", [(150, 202), (160, 200), (97, 333)])
+def test_tiles_sit_on_the_whole_images_grid(shape):
+    info = ModelInfo(**HORSE, architecture="test", size_multiple=4)
+    img = noise(*shape)
+    t = Translator(blocks4, info)
+    full = t.translate_array(img).astype(int)
+    tiled = t.translate_array(img, tile=64).astype(int)
+    assert np.abs(tiled - full).max() <= 1
+    # tiles at arbitrary offsets average other 4x4 blocks
+    padded, (top, left) = pad_image(img, 4)
+    h, w = padded.shape[:2]
+    if any(x % 4 for x in tile_starts(h, 64, 32) + tile_starts(w, 64, 32)):
+        shifted = translate_tiled(padded, t.forward, 64, 32, align=1)
+        shifted = float_to_uint8(shifted)[top:top + shape[0], left:left + shape[1]]
+        assert np.abs(shifted.astype(int) - full).mean() > 1
 
 
 def test_tiled_equals_untiled_without_norm(resnet_plain):
@@ -339,7 +368,14 @@ def test_torch_backend_on_run_dir(tiny_data, tmp_path):
     result = train(tiny_config(tiny_data, tmp_path, max_steps=2),
                    console=Console(file=io.StringIO()), quiet=True)
     t = load_model(result.run_dir, backend="torch", direction="BtoA", device="cpu")
-    assert (t.info.direction, t.info.domain_from, t.info.domain_to) == ("BtoA", "trainB", "trainA")
+    # the same names `cgan export` writes into the ONNX file
+    from cyclegan_cli.export import export_run
+
+    (exported,) = export_run(result.run_dir, "BtoA", tmp_path / "w", verify=False)
+    info = load_model(exported.path).info
+    assert (t.info.direction, t.info.domain_from, t.info.domain_to) == (
+        "BtoA", info.domain_from, info.domain_to)
+    assert t.info.domain_from != "trainB"
     assert t.info.size_multiple == 4
     img = noise(37, 53, seed=11)
     out = t.translate_array(img)

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import os
-import re
 from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
 
 import cyclegan_cli
-from cyclegan_cli.config import TrainConfig
+from cyclegan_cli.config import TrainConfig, domain_names
 from cyclegan_cli.errors import ExportError
 from cyclegan_cli.export.onnx_export import ExportResult, export_and_verify
 from cyclegan_cli.inference.metadata import ModelInfo
@@ -20,34 +19,9 @@ from cyclegan_cli.training.restore import generator_from_state
 from cyclegan_cli.training.run import RunDir
 
 Which = Literal["both", "AtoB", "BtoA"]
-_REFERENCE_FOLDER = re.compile(r"^(train|test|val)[AB]$")
-_X2Y = re.compile(r"^(.+?)2(.+)$")
 SUMMARY_KEYS = ("netG", "ngf", "norm", "dropout", "gan_mode", "load_size", "crop_size",
                 "preprocess", "lambda_A", "lambda_B", "lambda_identity", "n_epochs",
                 "n_epochs_decay", "batch_size", "seed", "name")
-
-
-def domain_names(cfg: TrainConfig) -> tuple[str, str]:
-    """Human names of domains A and B, from the training folders.
-
-    ``A/`` and ``B/`` folders give their own names (``data/horse`` -> ``horse``). The reference
-    layout (``D/trainA``, ``D/trainB``) says nothing per folder, so the dataset folder is used:
-    ``horse2zebra`` splits at its ``2`` into ``horse`` and ``zebra``; any other name ``D`` gives
-    ``D A`` and ``D B``. With no folders at all the names are ``A`` and ``B``.
-    """
-    folders = [Path(cfg.dir_a) if cfg.dir_a else None, Path(cfg.dir_b) if cfg.dir_b else None]
-    if cfg.dataroot and not (cfg.dir_a and cfg.dir_b):
-        folders = [Path(cfg.dataroot) / "trainA", Path(cfg.dataroot) / "trainB"]
-    if folders[0] is None or folders[1] is None:
-        return "A", "B"
-    a, b = folders
-    if not (_REFERENCE_FOLDER.match(a.name) and _REFERENCE_FOLDER.match(b.name)):
-        return a.name, b.name
-    root = a.parent.name or "data"
-    split = _X2Y.match(root)
-    if split and a.parent == b.parent:
-        return split.group(1), split.group(2)
-    return f"{root} A", f"{b.parent.name or 'data'} B"
 
 
 def config_summary(cfg: TrainConfig, state: dict[str, Any]) -> dict[str, Any]:

@@ -15,13 +15,19 @@ import numpy as np
 TileForward = Callable[[list[np.ndarray]], np.ndarray]
 
 
-def tile_starts(length: int, tile: int, overlap: int) -> list[int]:
-    """Evenly spaced tile offsets covering ``length``; neighbours overlap by >= ``overlap``."""
+def tile_starts(length: int, tile: int, overlap: int, align: int = 1) -> list[int]:
+    """Evenly spaced tile offsets covering ``length``; neighbours overlap by >= ``overlap``.
+
+    With ``align`` > 1 (``length`` and ``tile`` multiples of it) every offset is a multiple of
+    ``align``: a network that downsamples by ``align`` then sees each tile on the same pixel
+    grid as the whole image, so tiles reproduce the untiled output instead of a shifted one.
+    """
     if length <= tile:
         return [0]
-    count = max(2, -(-(length - overlap) // (tile - overlap)))  # ceil
+    step = max(align, tile - overlap - (align - 1))  # room for rounding to ``align``
+    count = max(2, -(-(length - tile) // step) + 1)  # ceil
     span = length - tile
-    return [round(i * span / (count - 1)) for i in range(count)]
+    return [round(i * span / (count - 1) / align) * align for i in range(count)]
 
 
 def _rise(t: np.ndarray) -> np.ndarray:
@@ -58,16 +64,17 @@ def axis_weights(starts: list[int], size: int, overlap: int) -> list[np.ndarray]
 
 
 def translate_tiled(rgb: np.ndarray, forward: TileForward, tile: int, overlap: int,
-                    batch: int = 4) -> np.ndarray:
+                    batch: int = 4, align: int = 1) -> np.ndarray:
     """Translate HxWx3 uint8 ``rgb`` tile by tile; returns HxWx3 float32 in [-1, 1].
 
     ``tile`` is the tile side (tiles are smaller only where the image is), ``overlap`` the
-    minimum overlap of neighbours, ``batch`` how many tiles one ``forward`` call gets.
+    minimum overlap of neighbours, ``batch`` how many tiles one ``forward`` call gets, and
+    ``align`` the multiple every tile offset is rounded to (see :func:`tile_starts`).
     """
     h, w = rgb.shape[:2]
     th, tw = min(tile, h), min(tile, w)
     overlap = max(0, min(overlap, tile // 2))
-    ys, xs = tile_starts(h, tile, overlap), tile_starts(w, tile, overlap)
+    ys, xs = tile_starts(h, tile, overlap, align), tile_starts(w, tile, overlap, align)
     wy, wx = axis_weights(ys, th, overlap), axis_weights(xs, tw, overlap)
     out = np.empty((h, w, 3), dtype=np.float32)
     lo = 0  # first row not yet written to ``out``; ``acc`` starts there

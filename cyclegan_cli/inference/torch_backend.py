@@ -18,10 +18,10 @@ from cyclegan_cli.inference.metadata import ModelInfo
 
 def run_info(cfg: Any, direction: str, source: str = "") -> ModelInfo:
     """The :class:`ModelInfo` a run's ``TrainConfig`` implies for one direction."""
+    from cyclegan_cli.config import domain_names
     from cyclegan_cli.models import generator_size_multiple
 
-    name_a = Path(cfg.dir_a).name if cfg.dir_a else "A"
-    name_b = Path(cfg.dir_b).name if cfg.dir_b else "B"
+    name_a, name_b = domain_names(cfg)  # the names `cgan export` writes into ONNX files
     src, dst = (name_a, name_b) if direction == "AtoB" else (name_b, name_a)
     return ModelInfo(direction=direction, domain_from=src, domain_to=dst,
                      architecture=cfg.netG, size_multiple=generator_size_multiple(cfg.netG),

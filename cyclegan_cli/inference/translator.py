@@ -106,12 +106,16 @@ class Translator:
         if tile is None and h * w <= self.max_pixels:
             return self.forward([rgb])[0]
         side = self.tile_for(tile)
+        m = self.info.size_multiple
+        # Pad as the untiled path does, so tiles sit on the whole image's pixel grid.
+        padded, (top, left) = pad_image(rgb, m, self.min_side)
         forward: Callable[[list[np.ndarray]], np.ndarray] = self.forward
-        stats = self.image_stats(rgb) if self.global_norm else None
+        stats = self.image_stats(padded) if self.global_norm else None
         if stats is not None:
             forward = functools.partial(self.forward, stats=stats)
-        return translate_tiled(rgb, forward, side, min(self.overlap, side // 2),
-                               self.tile_batch)
+        out = translate_tiled(padded, forward, side, min(self.overlap, side // 2),
+                              self.tile_batch, align=m)
+        return out[top:top + h, left:left + w]
 
     def image_stats(self, rgb: np.ndarray) -> Stats | None:
         """Instance-norm statistics of the whole image (downscaled to ``max_pixels``), or None
