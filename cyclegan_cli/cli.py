@@ -330,6 +330,85 @@ def translate(
         raise typer.Exit(1)
 
 
+@app.command("eval", no_args_is_help=True)
+@handle_errors
+def eval_command(
+    paths: Annotated[list[Path], typer.Argument(help="Input images and folders (domain of "
+                                                "--direction's source).")],
+    model: Annotated[str, typer.Option("--model", "-m", help="An ONNX file, a run directory or "
+                                       "a name in weights/.")],
+    direction: Annotated[Literal["AtoB", "BtoA"], typer.Option(
+        help="Which generator to evaluate.")] = "AtoB",
+    target: Annotated[Optional[Path], typer.Option(  # noqa: UP045
+        help="Folder of paired ground truth, matched by file name: PSNR / SSIM.")] = None,
+    reference: Annotated[Optional[Path], typer.Option(  # noqa: UP045
+        help="Folder of real images of the output domain: colour distance (and FID/KID).")
+    ] = None,
+    inception_weights: Annotated[Optional[Path], typer.Option(  # noqa: UP045
+        help="Local ONNX feature model (e.g. InceptionV3 pool3) for FID/KID; never "
+             "downloaded.")] = None,
+    cycle: Annotated[bool, typer.Option(help="Cycle reconstruction with the opposite "
+                                        "generator when the model has one.")] = True,
+    json_out: Annotated[bool, typer.Option("--json", help="Print the report as JSON on "
+                                           "stdout.")] = False,
+    sheet: Annotated[Optional[Path], typer.Option(  # noqa: UP045
+        help="Write a contact sheet PNG (input | output | target).")] = None,
+    sheet_count: Annotated[int, typer.Option(help="Images on the contact sheet.")] = 8,
+    per_image: Annotated[bool, typer.Option(help="Print every image's figures.")] = False,
+    backend: Annotated[Optional[Literal["onnx", "torch"]], typer.Option(  # noqa: UP045
+        help="Force the backend (default: by model type).")] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
+) -> None:
+    """Measure how well a generator translates.
+
+    [bold]cgan eval -m weights/golden_hour --direction AtoB testA/ --target testB_true/[/]
+    reports PSNR and SSIM per image and overall (mean, median) against the paired ground truth,
+    beside the identity baseline (the input itself). Without ground truth it reports cycle
+    reconstruction (A → B → A) and the colour distance to --reference images, plus FID/KID with
+    --inception-weights. Unreadable images are listed; the exit code is 1 if any failed.
+    """
+    import json
+
+    from cyclegan_cli.evaluation.evaluate import collect_inputs, evaluate
+    from cyclegan_cli.evaluation.report import print_report
+    from cyclegan_cli.inference import load_model
+    from cyclegan_cli.inference.resolve import opposite_model, resolve_model
+    from cyclegan_cli.progress import image_progress
+
+    inputs = collect_inputs(paths)
+    for folder, what in ((target, "--target"), (reference, "--reference")):
+        if folder is not None and not folder.is_dir():
+            raise CganError(f"{what} folder not found: {folder}")
+    model_path, found = resolve_model(model, direction)
+    forward = load_model(model_path, backend=backend or found, direction=direction)
+    backward = None
+    opposite = opposite_model(model, direction) if cycle else None
+    if opposite is not None:
+        backward = load_model(opposite[0], backend=backend or opposite[1],
+                              direction="BtoA" if direction == "AtoB" else "AtoB")
+    features = None
+    if inception_weights is not None:
+        from cyclegan_cli.evaluation.features import FeatureModel
+
+        features = FeatureModel(inception_weights)
+    console = Console(stderr=True)
+    progress = image_progress(console, "evaluating", "images", disable=quiet or json_out)
+    with progress:
+        task = progress.add_task("", total=len(inputs))
+        report = evaluate(forward, inputs, model=str(model_path), direction=direction,
+                          target=target, backward=backward, reference=reference,
+                          features=features, sheet=sheet, sheet_count=sheet_count,
+                          on_progress=lambda n: progress.advance(task, n))
+    if json_out:
+        typer.echo(json.dumps(report.to_dict(), indent=2))
+    else:
+        print_report(report, Console(), per_image=per_image or len(report.images) <= 20)
+    for src, reason in report.failed:
+        err_console.print(f"[red]failed:[/] {src}: {reason}", highlight=False, soft_wrap=True)
+    if report.failed:
+        raise typer.Exit(1)
+
+
 def main() -> None:
     """Entry point of the ``cgan`` console script."""
     try:

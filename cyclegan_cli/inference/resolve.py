@@ -39,3 +39,25 @@ def resolve_model(model: str | os.PathLike[str], direction: str,
     hint = f"; models in {weights}/: {', '.join(known)}" if known else ""
     raise CganError(f"model not found: {model} (not a file, run directory or name in "
                     f"{weights}/){hint}")
+
+
+def opposite_model(model: str | os.PathLike[str], direction: str,
+                   weights_dir: str | os.PathLike[str] = WEIGHTS_DIR) -> tuple[Path, str] | None:
+    """(path, backend) of the generator for the other direction of the same model, or None.
+
+    For a file ``name-AtoB[...].onnx`` that is ``name-BtoA[...].onnx`` beside it; for a run
+    directory or a name, :func:`resolve_model` with the other direction.
+    """
+    other = "BtoA" if direction == "AtoB" else "AtoB"
+    path = Path(model)
+    if path.is_file():
+        if f"-{direction}" not in path.name:
+            return None
+        sibling = path.with_name(path.name.replace(f"-{direction}", f"-{other}", 1))
+        return (sibling, "onnx") if sibling.is_file() else None
+    try:
+        found = resolve_model(model, other, weights_dir)
+    except CganError:
+        return None
+    return found if found[0] != resolve_model(model, direction, weights_dir)[0] or \
+        found[1] == "torch" else None
