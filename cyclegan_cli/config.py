@@ -118,6 +118,12 @@ class TrainConfig:
     save_every: int = opt(5, "Keep a numbered checkpoint every this many epochs.", RUN)
     sample_every: int = opt(0, "Write a sample grid every N steps (0 = at each epoch end).", RUN)
     log_every: int = opt(10, "Log losses every N steps.", RUN)
+    eval_every: int = opt(0, "Evaluate on a held-out split every N steps and keep the best "
+                          "checkpoint as checkpoints/best.pt (0 = off).", RUN)
+    eval_a: str | None = opt(None, "Held-out domain-A folder for --eval-every.", RUN)
+    eval_target: str | None = opt(None, "Paired ground truth of --eval-a (same file names): "
+                                  "score PSNR; without it, cycle PSNR A->B->A.", RUN)
+    eval_max: int = opt(50, "Evaluate at most this many held-out images.", RUN)
     device: str = opt("auto", "auto (cuda, then mps, then cpu), cpu, cuda, cuda:1, mps.", RUN)
     precision: Precision = opt("auto", "Arithmetic: auto (bf16 on CUDA, else fp32), fp32, bf16, "
                                "fp16.", RUN)
@@ -145,6 +151,10 @@ class TrainConfig:
             (self.save_every >= 1 and self.log_every >= 1, "--save-every and --log-every must "
              "be >= 1"),
             (self.sample_every >= 0, "--sample-every must be >= 0"),
+            (self.eval_every >= 0 and self.eval_max >= 1,
+             "--eval-every must be >= 0 and --eval-max >= 1"),
+            (not self.eval_every or bool(self.eval_a), "--eval-every needs --eval-a (a held-out "
+             "folder of domain A images)"),
         ]
         for ok, message in checks:
             if not ok:

@@ -208,3 +208,61 @@ def test_eval_command_json_sheet_and_exit_code(paired, model_pair, tmp_path):
     result = runner.invoke(app, ["eval", "-m", str(model_pair / "tiny-AtoB.onnx"), str(a),
                                  "--target", str(tmp_path / "nope")])
     assert result.exit_code == 1 and "Traceback" not in result.output
+
+
+# -- cgan train --eval-every ------------------------------------------------------------------
+def _train(cfg, **kw):
+    import io
+
+    from rich.console import Console
+
+    from cyclegan_cli.training.loop import train
+
+    return train(cfg, console=Console(file=io.StringIO()), quiet=True, **kw)
+
+
+def test_train_eval_every_logs_scores_and_keeps_best(tiny_data, tmp_path):
+    import csv
+
+    from cyclegan_cli.training.checkpoint import load_checkpoint
+
+    from .conftest import tiny_config
+
+    cfg = tiny_config(tiny_data, tmp_path, max_steps=6, eval_every=2,
+                      eval_a=str(tiny_data / "testA"), eval_target=str(tiny_data / "testB_true"))
+    result = _train(cfg)
+    rows = list(csv.DictReader((result.run_dir / "eval.csv").open()))
+    assert [int(r["step"]) for r in rows] == [2, 4, 6]
+    assert {r["metric"] for r in rows} == {"psnr"} and all(r["images"] == "4" for r in rows)
+    # the identity baseline is the same at every evaluation, and it is the real one
+    ident = {float(r["identity"]) for r in rows}
+    assert len(ident) == 1
+    best = result.run_dir / "checkpoints" / "best.pt"
+    assert best.is_file()
+    best_step = max(rows, key=lambda r: float(r["value"]))["step"]
+    assert load_checkpoint(best)["trainer"]["global_step"] == int(best_step)
+    # resume: rows after the checkpoint are dropped and the best is remembered
+    _train(None, resume=result.run_dir, overrides={"max_steps": 8})
+    rows = list(csv.DictReader((result.run_dir / "eval.csv").open()))
+    assert [int(r["step"]) for r in rows] == [2, 4, 6, 8]
+
+
+def test_train_eval_without_target_uses_cycle_and_checks_folder(tiny_data, tmp_path):
+    import csv
+
+    from cyclegan_cli.errors import CganError
+
+    from .conftest import tiny_config
+
+    cfg = tiny_config(tiny_data, tmp_path, max_steps=2, eval_every=2,
+                      eval_a=str(tiny_data / "testA"))
+    result = _train(cfg)
+    rows = list(csv.DictReader((result.run_dir / "eval.csv").open()))
+    assert rows[0]["metric"] == "cycle_psnr" and float(rows[0]["value"]) > 0
+    with pytest.raises(CganError, match="eval-a"):
+        tiny_config(tiny_data, tmp_path, eval_every=2).validate()
+    bad = tiny_config(tiny_data, tmp_path, name="nofolder", eval_every=2,
+                      eval_a=str(tmp_path / "missing"))
+    with pytest.raises(CganError, match="not found"):
+        _train(bad)
+    assert not (tmp_path / "nofolder").exists()  # nothing written before the check

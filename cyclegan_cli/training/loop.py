@@ -50,7 +50,8 @@ from cyclegan_cli.training.trainer import Trainer, to_model_range
 # Options that may change when a run is resumed; everything else is fixed by the saved config.
 RESUMABLE = frozenset({
     "n_epochs", "n_epochs_decay", "max_steps", "save_every", "sample_every", "log_every",
-    "num_workers", "device", "precision", "cache",
+    "num_workers", "device", "precision", "cache", "eval_every", "eval_a", "eval_target",
+    "eval_max",
 })
 AUTOSAVE_SECONDS = 600.0
 N_SAMPLES = 4
@@ -227,6 +228,11 @@ class _Run:
             dataset, batch_size=cfg.batch_size, seed=int(cfg.seed or 0),
             serial=cfg.serial_batches, num_workers=cfg.num_workers,
             pin_memory=self.device.type == "cuda")
+        self.evaluator = None
+        if cfg.eval_every:  # checks the held-out folder before anything is written
+            from cyclegan_cli.training.evaluator import TrainingEvaluator
+
+            self.evaluator = TrainingEvaluator(cfg, self.run.path)
         self.trainer = Trainer(cfg, self.device, self.precision)
         if state is not None:
             try:
@@ -242,6 +248,8 @@ class _Run:
                            resume_step=self.trainer.global_step if state else None)
         self.last_save = time.monotonic()
         self.last_losses: dict[str, float] = {}
+        if self.evaluator is not None:
+            self.evaluator.resume_at(self.trainer.global_step)
 
     # -- helpers -------------------------------------------------------------------------------
     def _check_one_size(self, dataset: UnalignedDataset) -> None:
@@ -317,6 +325,21 @@ class _Run:
             tmp.replace(target)
         self.last_save = time.monotonic()
 
+    def evaluate(self, shown: _Display) -> None:
+        """Score the held-out split; keep ``best.pt`` when the score improves."""
+        assert self.evaluator is not None
+        t = self.trainer
+        result = self.evaluator(t.model, self.device, t.global_step, t.epoch + 1)
+        text = (f"eval at step {result.step}: {result.metric} {result.value:.2f} dB"
+                + (" (best so far; saved best.pt)" if result.improved else ""))
+        if result.improved:
+            self.save()
+            best = self.run.checkpoints / "best.pt"
+            tmp = best.with_name(".best.pt.tmp")
+            shutil.copyfile(self.run.latest, tmp)
+            tmp.replace(best)
+        shown.message(text)
+
     # -- the loop ------------------------------------------------------------------------------
     def total_steps(self) -> int:
         planned = self.cfg.total_epochs * self.loader.steps_per_epoch
@@ -360,6 +383,8 @@ class _Run:
                         shown.update(step, epoch_text, None)
                     if cfg.sample_every and step % cfg.sample_every == 0:
                         self.write_samples(f"step_{step:07d}")
+                    if self.evaluator is not None and step % cfg.eval_every == 0:
+                        self.evaluate(shown)
                     if step >= total:
                         done = True
                         break

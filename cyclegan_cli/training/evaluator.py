@@ -1,0 +1,113 @@
+"""``cgan train --eval-every N``: score the A→B generator on a held-out split while training.
+
+The same code as ``cgan eval`` (:func:`cyclegan_cli.evaluation.evaluate.evaluate`) runs on the
+live generators through an inference :class:`~cyclegan_cli.inference.Translator`, so figures
+during training and after export are comparable. Results go to ``eval.csv`` beside
+``losses.csv``; the caller keeps ``checkpoints/best.pt`` when the score improves.
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from cyclegan_cli.atomic import atomic_write_text
+from cyclegan_cli.config import TrainConfig
+from cyclegan_cli.evaluation.evaluate import collect_inputs, evaluate
+from cyclegan_cli.inference.metadata import ModelInfo
+from cyclegan_cli.inference.translator import Translator
+from cyclegan_cli.models import generator_size_multiple
+
+COLUMNS = ["step", "epoch", "metric", "value", "identity", "ssim", "images", "failed"]
+
+
+@dataclass
+class EvalResult:
+    step: int
+    metric: str  # "psnr" (against --eval-target) or "cycle_psnr"
+    value: float  # mean over the split; higher is better
+    improved: bool
+
+
+def torch_translator(net: torch.nn.Module, device: torch.device, cfg: TrainConfig,
+                     direction: str) -> Translator:
+    """A Translator running ``net`` (in eval mode, no grad) with the inference core's padding."""
+
+    def run(batch: np.ndarray) -> np.ndarray:
+        with torch.no_grad():
+            y = net(torch.from_numpy(np.ascontiguousarray(batch)).to(device))
+        return y.float().cpu().numpy()
+
+    src, dst = ("A", "B") if direction == "AtoB" else ("B", "A")
+    info = ModelInfo(direction=direction, domain_from=src, domain_to=dst,
+                     architecture=cfg.netG, size_multiple=generator_size_multiple(cfg.netG))
+    return Translator(run, info, backend="torch")
+
+
+class TrainingEvaluator:
+    """Scores the generators of a :class:`~cyclegan_cli.training.trainer.Trainer`."""
+
+    def __init__(self, cfg: TrainConfig, run_path: Path) -> None:
+        self.cfg = cfg
+        self.files = collect_inputs([cfg.eval_a or ""])[: cfg.eval_max]
+        self.target = Path(cfg.eval_target) if cfg.eval_target else None
+        self.metric = "psnr" if self.target else "cycle_psnr"
+        self.csv = run_path / "eval.csv"
+        self.best = self._best_so_far()
+
+    def _best_so_far(self) -> float:
+        """Best score already in eval.csv (a resumed run keeps its best)."""
+        if not self.csv.exists():
+            return -math.inf
+        with self.csv.open(newline="") as fh:
+            values = [float(r["value"]) for r in csv.DictReader(fh)
+                      if r.get("metric") == self.metric and r.get("value")]
+        return max(values, default=-math.inf)
+
+    def _truncate_after(self, step: int) -> None:
+        """Drop rows past ``step`` (written after the checkpoint a resumed run starts from)."""
+        if not self.csv.exists():
+            return
+        with self.csv.open(newline="") as fh:
+            rows = [r for r in csv.DictReader(fh) if int(r["step"]) <= step]
+        lines = [",".join(COLUMNS)] + [",".join(r[c] for c in COLUMNS) for r in rows]
+        atomic_write_text(self.csv, "\n".join(lines) + "\n")
+        self.best = self._best_so_far()
+
+    def resume_at(self, step: int) -> None:
+        self._truncate_after(step)
+
+    def __call__(self, model: torch.nn.Module, device: torch.device, step: int,
+                 epoch: int) -> EvalResult:
+        forward = torch_translator(model.G_AB, device, self.cfg, "AtoB")
+        backward = (None if self.target else
+                    torch_translator(model.G_BA, device, self.cfg, "BtoA"))
+        was_training = model.training
+        model.eval()
+        try:
+            report = evaluate(forward, self.files, target=self.target, backward=backward)
+        finally:
+            model.train(was_training)
+        summary = report.summary()
+        value = summary.get(self.metric, {}).get("mean", -math.inf)
+        identity = summary.get("identity_psnr", {}).get("mean")
+        ssim = summary.get("ssim", {}).get("mean")
+        new = not self.csv.exists()
+        with self.csv.open("a", newline="") as fh:
+            if new:
+                fh.write(",".join(COLUMNS) + "\n")
+            fh.write(",".join(str(x) for x in (
+                step, epoch, self.metric, f"{value:.4f}",
+                "" if identity is None else f"{identity:.4f}",
+                "" if ssim is None else f"{ssim:.4f}", len(report.images),
+                len(report.failed))) + "\n")
+        improved = math.isfinite(value) and value > self.best or (
+            value == math.inf and self.best != math.inf)
+        if improved:
+            self.best = value
+        return EvalResult(step, self.metric, value, improved)
