@@ -330,6 +330,45 @@ def translate(
         raise typer.Exit(1)
 
 
+@app.command("models")
+@handle_errors
+def models(
+    json_out: Annotated[bool, typer.Option("--json", help="Print the list as JSON.")] = False,
+) -> None:
+    """List the models --model NAME can use: ./weights, the project's weights/ and the user
+    models folder ($CGAN_MODELS, else ~/.local/share/cyclegan-cli/models)."""
+    import json
+
+    from rich.table import Table
+
+    from cyclegan_cli.inference.catalog import list_models
+    from cyclegan_cli.inference.resolve import USER_DIR, model_dirs
+
+    folders = model_dirs()
+    entries = list_models(folders)
+    if json_out:
+        typer.echo(json.dumps({"folders": [str(f) for f in folders],
+                               "models": [e.to_dict() for e in entries]}, indent=2))
+        return
+    console = Console()
+    if not entries:
+        console.print("no models found in "
+                      + (", ".join(f"{f}/" for f in folders) or f"weights/ or {USER_DIR}")
+                      + "; train one (cgan train) and export it (cgan export)", highlight=False)
+        return
+    table = Table(title="models (use the name with --model)")
+    for col in ("name", "direction", "translates", "architecture", "precision", "MB"):
+        table.add_column(col, justify="right" if col == "MB" else "left",
+                         no_wrap=col in ("name", "direction"))
+    for e in entries:
+        what = (f"[red]unusable: {e.problem}[/]" if e.problem
+                else f"{e.domain_from} → {e.domain_to}")
+        table.add_row(e.name, e.direction, what, e.architecture, e.precision,
+                      f"{e.megabytes:.1f}")
+    console.print(table)
+    console.print("searched: " + ", ".join(str(f) for f in folders), highlight=False)
+
+
 @app.command("eval", no_args_is_help=True)
 @handle_errors
 def eval_command(

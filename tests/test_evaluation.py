@@ -266,3 +266,38 @@ def test_train_eval_without_target_uses_cycle_and_checks_folder(tiny_data, tmp_p
     with pytest.raises(CganError, match="not found"):
         _train(bad)
     assert not (tmp_path / "nofolder").exists()  # nothing written before the check
+
+
+# -- cgan models and the model folders --------------------------------------------------------
+def test_models_lists_user_folder_and_names_resolve(model_pair, tmp_path, monkeypatch):
+    import shutil
+
+    from cyclegan_cli.inference.resolve import model_dirs, opposite_model, resolve_model
+
+    user = tmp_path / "user-models"
+    user.mkdir()
+    for f in model_pair.glob("*.onnx"):
+        shutil.copy(f, user / f.name)
+    (user / "broken-AtoB.onnx").write_bytes(b"junk")
+    monkeypatch.setenv("CGAN_MODELS", str(user))
+    monkeypatch.chdir(tmp_path)  # no ./weights here
+    assert user in model_dirs()
+    assert resolve_model("tiny", "BtoA") == (user / "tiny-BtoA.onnx", "onnx")
+    assert opposite_model(user / "tiny-AtoB.onnx", "AtoB") == (user / "tiny-BtoA.onnx", "onnx")
+    assert opposite_model("tiny", "AtoB") == (user / "tiny-BtoA.onnx", "onnx")
+    result = CliRunner().invoke(app, ["models", "--json"])
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    by_file = {Path(m["file"]).name: m for m in data["models"]}
+    assert by_file["tiny-AtoB.onnx"]["name"] == "tiny"
+    assert (by_file["tiny-BtoA.onnx"]["domain_from"], by_file["tiny-BtoA.onnx"]["domain_to"]) \
+        == ("b", "a")
+    assert by_file["broken-AtoB.onnx"]["problem"]
+    table = CliRunner().invoke(app, ["models"])
+    assert table.exit_code == 0 and "tiny" in table.output and "unusable" in table.output
+    pics = tmp_path / "pics"
+    pics.mkdir()
+    Image.fromarray(gradient()).save(pics / "p.png")
+    missing = CliRunner().invoke(app, ["translate", "-m", "nosuch", str(pics), "-o",
+                                       str(tmp_path / "out")])
+    assert missing.exit_code == 1 and "tiny-AtoB.onnx" in missing.output

@@ -1,4 +1,5 @@
-"""Finding the model file for ``--model``: an ONNX file, a run directory, or a name in weights/."""
+"""Finding the model file for ``--model``: an ONNX file, a run directory, or a name in the
+model folders (./weights, the project's weights/, the user models folder)."""
 
 from __future__ import annotations
 
@@ -8,41 +9,59 @@ from pathlib import Path
 from cyclegan_cli.errors import CganError
 
 WEIGHTS_DIR = Path("weights")
+SHIPPED_DIR = Path(__file__).resolve().parents[2] / "weights"  # the project's own models
+USER_DIR = Path("~/.local/share/cyclegan-cli/models")
+
+
+def model_dirs() -> list[Path]:
+    """Folders searched for model names, in order: ``./weights``, the project's weights/
+    (shipped models), and the user models folder (``$CGAN_MODELS``, else
+    ``~/.local/share/cyclegan-cli/models``). Duplicates and missing folders are left out."""
+    user = Path(os.environ["CGAN_MODELS"]) if os.environ.get("CGAN_MODELS") else USER_DIR
+    found: list[Path] = []
+    for folder in (WEIGHTS_DIR, SHIPPED_DIR, user.expanduser()):
+        if folder.is_dir() and all(folder.resolve() != f.resolve() for f in found):
+            found.append(folder)
+    return found
 
 
 def resolve_model(model: str | os.PathLike[str], direction: str,
-                  weights_dir: str | os.PathLike[str] = WEIGHTS_DIR) -> tuple[Path, str]:
+                  weights_dir: str | os.PathLike[str] | None = None) -> tuple[Path, str]:
     """(path, backend) for ``model`` and ``direction``.
 
     - an ``.onnx`` file: used as it is (its metadata is checked against the direction later);
     - a run directory (config.json inside): its exported ``<run>-<direction>.onnx`` in the run
       folder or in weights/, else the run's checkpoint through the torch backend;
-    - a name: ``weights/<name>-<direction>.onnx`` or ``weights/<name>.onnx``.
+    - a name: ``<name>-<direction>.onnx`` or ``<name>.onnx`` in ``weights_dir``, or by default
+      in each of :func:`model_dirs` (``cgan models`` lists them).
     """
     path = Path(model)
-    weights = Path(weights_dir)
+    folders = [Path(weights_dir)] if weights_dir is not None else model_dirs()
     if path.is_file():
         return path, "onnx"
     if path.is_dir():
         if not (path / "config.json").is_file():
             raise CganError(f"{path} is a folder but not a run directory (no config.json)")
-        for candidate in (path / f"{path.name}-{direction}.onnx",
-                          weights / f"{path.name}-{direction}.onnx"):
+        for candidate in [path / f"{path.name}-{direction}.onnx",
+                          *(f / f"{path.name}-{direction}.onnx" for f in folders)]:
             if candidate.is_file():
                 return candidate, "onnx"
         return path, "torch"
-    for candidate in (weights / f"{model}-{direction}.onnx", weights / f"{model}.onnx",
-                      weights / str(model)):
-        if candidate.is_file():
-            return candidate, "onnx"
-    known = sorted(p.name for p in weights.glob("*.onnx")) if weights.is_dir() else []
-    hint = f"; models in {weights}/: {', '.join(known)}" if known else ""
+    for folder in folders:
+        for candidate in (folder / f"{model}-{direction}.onnx", folder / f"{model}.onnx",
+                          folder / str(model)):
+            if candidate.is_file():
+                return candidate, "onnx"
+    known = sorted({p.name for f in folders for p in f.glob("*.onnx")})
+    where = ", ".join(f"{f}/" for f in folders) or "weights/ (none found)"
+    hint = f"; known models: {', '.join(known)} (see cgan models)" if known else ""
     raise CganError(f"model not found: {model} (not a file, run directory or name in "
-                    f"{weights}/){hint}")
+                    f"{where}){hint}")
 
 
 def opposite_model(model: str | os.PathLike[str], direction: str,
-                   weights_dir: str | os.PathLike[str] = WEIGHTS_DIR) -> tuple[Path, str] | None:
+                   weights_dir: str | os.PathLike[str] | None = None
+                   ) -> tuple[Path, str] | None:
     """(path, backend) of the generator for the other direction of the same model, or None.
 
     For a file ``name-AtoB[...].onnx`` that is ``name-BtoA[...].onnx`` beside it; for a run

@@ -1,0 +1,61 @@
+"""The models ``cgan models`` lists: ONNX files in the model folders, with their metadata.
+
+Reads only each file's metadata (onnx, no session, no torch).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from cyclegan_cli.inference.metadata import ModelInfo
+
+_SUFFIX = re.compile(r"-(AtoB|BtoA)(-(fp16|int8))?$")
+
+
+@dataclass
+class ModelEntry:
+    """One model file."""
+
+    name: str  # what --model accepts (file stem without -AtoB/-BtoA and precision)
+    file: Path
+    direction: str
+    domain_from: str
+    domain_to: str
+    architecture: str
+    precision: str
+    megabytes: float
+    problem: str = ""  # why the file is not usable, if it is not
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["file"] = str(self.file)
+        return data
+
+
+def read_entry(path: Path) -> ModelEntry:
+    """The entry for one .onnx file (``problem`` set when it is no cyclegan-cli model)."""
+    import onnx
+
+    stem = _SUFFIX.sub("", path.stem)
+    size = path.stat().st_size / 1e6
+    try:
+        model = onnx.load(str(path), load_external_data=False)
+        props = {p.key: p.value for p in model.metadata_props}
+        info = ModelInfo.from_props(props)
+    except Exception as exc:  # any unreadable or foreign file is listed with the reason
+        reason = str(exc).strip().splitlines()[0][:120] if str(exc).strip() else "unreadable"
+        return ModelEntry(stem, path, "?", "?", "?", "?", "?", size, reason)
+    return ModelEntry(stem, path, info.direction, info.domain_from, info.domain_to,
+                      info.architecture, props.get("cyclegan_cli.precision", "fp32"), size)
+
+
+def list_models(folders: list[Path]) -> list[ModelEntry]:
+    """Every .onnx file in ``folders`` (not recursive), sorted by folder order then name."""
+    entries = []
+    for folder in folders:
+        for path in sorted(folder.glob("*.onnx")):
+            entries.append(read_entry(path))
+    return entries
