@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import csv
 import math
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -23,7 +24,8 @@ from cyclegan_cli.inference.metadata import ModelInfo
 from cyclegan_cli.inference.translator import Translator
 from cyclegan_cli.models import generator_size_multiple
 
-COLUMNS = ["step", "epoch", "metric", "value", "identity", "ssim", "images", "failed"]
+COLUMNS = ["step", "epoch", "seconds", "metric", "value", "identity", "ssim", "identity_ssim",
+           "images", "failed"]
 
 
 @dataclass
@@ -59,6 +61,15 @@ class TrainingEvaluator:
         self.metric = "psnr" if self.target else "cycle_psnr"
         self.csv = run_path / "eval.csv"
         self.best = self._best_so_far()
+        self.started = time.monotonic()
+        self.offset = self._last_seconds()  # training time before a resume
+
+    def _last_seconds(self) -> float:
+        if not self.csv.exists():
+            return 0.0
+        with self.csv.open(newline="") as fh:
+            rows = list(csv.DictReader(fh))
+        return float(rows[-1].get("seconds") or 0.0) if rows else 0.0
 
     def _best_so_far(self) -> float:
         """Best score already in eval.csv (a resumed run keeps its best)."""
@@ -75,12 +86,13 @@ class TrainingEvaluator:
             return
         with self.csv.open(newline="") as fh:
             rows = [r for r in csv.DictReader(fh) if int(r["step"]) <= step]
-        lines = [",".join(COLUMNS)] + [",".join(r[c] for c in COLUMNS) for r in rows]
+        lines = [",".join(COLUMNS)] + [",".join(r.get(c) or "" for c in COLUMNS) for r in rows]
         atomic_write_text(self.csv, "\n".join(lines) + "\n")
         self.best = self._best_so_far()
 
     def resume_at(self, step: int) -> None:
         self._truncate_after(step)
+        self.offset = self._last_seconds()
 
     def __call__(self, model: torch.nn.Module, device: torch.device, step: int,
                  epoch: int) -> EvalResult:
@@ -97,14 +109,17 @@ class TrainingEvaluator:
         value = summary.get(self.metric, {}).get("mean", -math.inf)
         identity = summary.get("identity_psnr", {}).get("mean")
         ssim = summary.get("ssim", {}).get("mean")
+        identity_ssim = summary.get("identity_ssim", {}).get("mean")
+        seconds = self.offset + time.monotonic() - self.started
         new = not self.csv.exists()
         with self.csv.open("a", newline="") as fh:
             if new:
                 fh.write(",".join(COLUMNS) + "\n")
             fh.write(",".join(str(x) for x in (
-                step, epoch, self.metric, f"{value:.4f}",
+                step, epoch, f"{seconds:.1f}", self.metric, f"{value:.4f}",
                 "" if identity is None else f"{identity:.4f}",
-                "" if ssim is None else f"{ssim:.4f}", len(report.images),
+                "" if ssim is None else f"{ssim:.4f}",
+                "" if identity_ssim is None else f"{identity_ssim:.4f}", len(report.images),
                 len(report.failed))) + "\n")
         improved = math.isfinite(value) and value > self.best or (
             value == math.inf and self.best != math.inf)
