@@ -228,6 +228,8 @@ def export(
         help="Reference files: name of the source domain.", show_default=False)] = None,
     domain_to: Annotated[Optional[str], typer.Option(  # noqa: UP045
         help="Reference files: name of the target domain.", show_default=False)] = None,
+    checkpoint: Annotated[str, typer.Option(
+        help="Runs: latest, best (kept by --eval-every) or a checkpoint file.")] = "latest",
 ) -> None:
     """Write generators to ONNX (dynamic batch/height/width, metadata), then verify them.
 
@@ -238,8 +240,15 @@ def export(
 
     console = Console(stderr=True)
     if source.is_dir():
+        chosen = (None if checkpoint == "latest" else
+                  source / "checkpoints" / "best.pt" if checkpoint == "best" else
+                  Path(checkpoint))
+        if chosen is not None and not chosen.is_file():
+            raise CganError(f"checkpoint not found: {chosen}"
+                            + (" (best.pt is written by cgan train --eval-every)"
+                               if checkpoint == "best" else ""))
         results = export_run(source, direction=direction, out_dir=out, name=name, fp16=fp16,
-                             int8=quantize == "int8")
+                             int8=quantize == "int8", checkpoint=chosen)
     elif source.is_file():
         stem = name or source.stem
         results = [export_reference(

@@ -241,6 +241,17 @@ def test_train_eval_every_logs_scores_and_keeps_best(tiny_data, tmp_path):
     assert best.is_file()
     best_step = max(rows, key=lambda r: float(r["value"]))["step"]
     assert load_checkpoint(best)["trainer"]["global_step"] == int(best_step)
+    # cgan export --checkpoint best writes the best generator, and scores what eval.csv says
+    out = tmp_path / "best-weights"
+    exported = CliRunner().invoke(app, ["export", str(result.run_dir), "--checkpoint", "best",
+                                        "--direction", "AtoB", "-o", str(out)])
+    assert exported.exit_code == 0, exported.output
+    best_row = max(rows, key=lambda r: float(r["value"]))
+    again = CliRunner().invoke(app, ["eval", "-m", str(out / "tiny-AtoB.onnx"),
+                                     str(tiny_data / "testA"), "--target",
+                                     str(tiny_data / "testB_true"), "--json", "--no-cycle"])
+    assert json.loads(again.stdout)["summary"]["psnr"]["mean"] == pytest.approx(
+        float(best_row["value"]), abs=0.02)
     # resume: rows after the checkpoint are dropped and the best is remembered
     _train(None, resume=result.run_dir, overrides={"max_steps": 8})
     rows = list(csv.DictReader((result.run_dir / "eval.csv").open()))
