@@ -106,6 +106,8 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--lambda-identity", type=float, default=None,
                         help="override the identity-loss weight (default: the config's 0.5)")
+    parser.add_argument("--residual", action="store_true",
+                        help="residual generators (predict a change to the input)")
     args = parser.parse_args()
 
     out = Path(args.out)
@@ -116,6 +118,8 @@ def main() -> None:
     overrides: dict[str, object] = {}
     if args.lambda_identity is not None:
         overrides["lambda_identity"] = args.lambda_identity
+    if args.residual:
+        overrides["residual"] = True
     cfg = config(args.preset, data, out, args.steps, args.eval_every, args.device,
                  args.n_train, args.seed, overrides)
     if Path(cfg.run_dir).exists():
@@ -138,7 +142,7 @@ def main() -> None:
         "command": " ".join(sys.argv), "device": device, "precision": result.precision,
         "torch": torch.__version__, "cyclegan_cli": cyclegan_cli.__version__,
         "preset": args.preset, "config": {k: getattr(cfg, k) for k in (
-            "netG", "ngf", "ndf", "n_layers_D", "crop_size", "batch_size", "gan_mode",
+            "netG", "residual", "ngf", "ndf", "n_layers_D", "crop_size", "batch_size", "gan_mode",
             "lambda_A", "lambda_identity", "lr")},
         "steps": result.global_step, "train_seconds": round(seconds, 1),
         "curve": [{"step": int(r["step"]), "seconds": float(r["seconds"]),

@@ -77,6 +77,11 @@ class TrainConfig:
     init_type: InitType = opt("normal", "Weight initialisation.", MODEL)
     init_gain: float = opt(0.02, "Scale of the weight initialisation.", MODEL)
     dropout: bool = opt(False, "Dropout in the generators.", MODEL)
+    residual: bool = opt(
+        False, "Generators predict a change to the input (tanh(atanh(x) + net(x)), starting "
+        "as the identity): keeps full-resolution detail; for colour and tone translations. "
+        "ResNet generators only.", MODEL,
+    )
     # -- losses ------------------------------------------------------------------------------
     gan_mode: GanMode = opt(
         "lsgan",
@@ -139,6 +144,8 @@ class TrainConfig:
             (self.batch_size >= 1, "--batch-size must be at least 1"),
             (self.ngf >= 1 and self.ndf >= 1, "--ngf and --ndf must be at least 1"),
             (self.n_layers_D >= 1, "--n-layers-d must be at least 1"),
+            (not self.residual or self.netG.startswith("resnet"),
+             f"--residual needs a ResNet generator, not {self.netG}"),
             (self.lambda_A >= 0 and self.lambda_B >= 0 and self.lambda_identity >= 0,
              "loss weights must be >= 0"),
             (self.pool_size >= 0, "--pool-size must be >= 0"),

@@ -111,6 +111,7 @@ def test_run_dir(tmp_path):
     ({"save_every": 0}, "--save-every"),
     ({"log_every": 0}, "--log-every"),
     ({"sample_every": -1}, "--sample-every"),
+    ({"netG": "unet_128", "residual": True}, "--residual needs a ResNet generator"),
 ])
 def test_validate_rejects_bad_values(changes, match):
     with pytest.raises(CganError, match=match):
@@ -125,6 +126,7 @@ def test_validate_rejects_bad_values(changes, match):
     {"label_smoothing": 0.0},
     {"label_smoothing": 0.99},
     {"pool_size": 0, "lambda_identity": 0.0},
+    {"netG": "resnet_6blocks", "residual": True},
 ])
 def test_validate_accepts_edge_values(changes):
     cfg = TrainConfig(**changes)

@@ -8,7 +8,16 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from cyclegan_cli.data.demo import DEMO_SPLIT, golden_hour, make_demo_dataset
+from cyclegan_cli.data.demo import (
+    DEMO_PHOTOS_A,
+    DEMO_PHOTOS_B,
+    DEMO_PHOTOS_TEST,
+    DEMO_SPLIT,
+    _photos,
+    golden_hour,
+    golden_hour_inverse,
+    make_demo_dataset,
+)
 from cyclegan_cli.errors import DataError
 
 SIZE, N_TRAIN, N_TEST = 32, 12, 5
@@ -165,7 +174,7 @@ def test_golden_hour_warms_gray_ramp() -> None:
     assert _warmth(out) > 20
     r, b = out[0, :, 0].astype(int), out[0, :, 2].astype(int)
     assert (r >= b).all()  # never cooler than neutral
-    assert (r[64:] - b[64:] > 10).all()  # clearly warm from the low-mids up
+    assert (r[40:210] - b[40:210] > 10).all()  # clearly warm through the mid-tones
 
 
 def test_golden_hour_warms_astronaut() -> None:
@@ -192,3 +201,46 @@ def test_golden_hour_does_not_clip_mid_gray() -> None:
     assert (black > 0).all()  # lifted blacks
     distinct = {tuple(p) for p in golden_hour(_gray_ramp())[0]}
     assert len(distinct) > 150  # a ramp stays a ramp, not a handful of clipped values
+
+
+def test_golden_hour_is_invertible() -> None:
+    every = np.stack(np.meshgrid(*[np.arange(256)] * 3, indexing="ij"), -1).reshape(1, -1, 3)
+    every = every[:, ::7].astype(np.uint8)  # 2.4 M colours, every channel value present
+    back = golden_hour_inverse(golden_hour(every)).astype(int)
+    err = np.abs(back - every)
+    assert err.max() <= 3 and err.mean() < 0.4  # exact up to 8-bit rounding
+    ramp = golden_hour(_gray_ramp())[0].astype(int)
+    assert (np.diff(ramp, axis=0) > 0).sum() >= 3 * 200  # strictly increasing almost everywhere
+    assert ramp.min() > 0 and ramp.max() < 255  # nothing clips
+    # the inverse undoes it on a real photograph too, and is a different (cooling) map
+    photo = _photos(("coffee.png",))[0]
+    assert np.abs(golden_hour_inverse(golden_hour(photo)).astype(int) - photo).mean() < 0.5
+    assert _warmth(golden_hour_inverse(photo)) < _warmth(photo) - 10
+
+
+# --------------------------------------------------------------------------- photo split
+
+
+def test_photo_sets_are_disjoint_and_installed() -> None:
+    sets = [set(DEMO_PHOTOS_A), set(DEMO_PHOTOS_B), set(DEMO_PHOTOS_TEST)]
+    assert all(s for s in sets)
+    assert not (sets[0] & sets[1]) and not (sets[0] & sets[2]) and not (sets[1] & sets[2])
+    for names in (DEMO_PHOTOS_A, DEMO_PHOTOS_B, DEMO_PHOTOS_TEST):
+        assert len(_photos(names)) == len(names)  # every file ships with scikit-image
+
+
+def test_test_crops_come_from_held_out_photos(demo: Path) -> None:
+    readme = (demo / "README.txt").read_text()
+    for name in DEMO_PHOTOS_TEST:
+        assert name in readme
+    # each test crop is found, pixel for pixel, nowhere in the training photos' crops: check by
+    # colour histogram overlap with the held-out photos vs the training photos
+    held = np.concatenate([p.reshape(-1, 3) for p in _photos(DEMO_PHOTOS_TEST)])
+    train = np.concatenate([p.reshape(-1, 3) for p in _photos(DEMO_PHOTOS_A)])
+    def hist(px: np.ndarray) -> np.ndarray:
+        h, _ = np.histogramdd(px // 32, bins=(8, 8, 8), range=[(0, 8)] * 3)
+        return h.ravel() / h.sum()
+    h_held, h_train = hist(held), hist(train)
+    for crop in _split(demo, "testA"):
+        h = hist(crop.reshape(-1, 3))
+        assert np.minimum(h, h_held).sum() > np.minimum(h, h_train).sum()

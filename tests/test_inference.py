@@ -435,3 +435,30 @@ def test_a_failing_batch_is_reported_and_the_rest_complete(translator, tmp_path)
     assert [p.name for p in summary.written] == ["ok.png"]
     assert [(p.name, r) for p, r in summary.failed] == [
         ("boom.png", "[ONNXRuntimeError] : 2 : INVALID_ARGUMENT : boom")]
+
+
+# -- residual generators (tanh(atanh(x) + net(x))) through the whole inference core ------------
+def test_residual_generator_through_the_core(tmp_path):
+    from cyclegan_cli.export.quantize import photo_crops, quantize_int8
+
+    torch.manual_seed(0)
+    net = build_generator("resnet_6blocks", ngf=8, residual=True).eval()
+    torch.nn.init.normal_(net.model[-1].weight, 0.0, 0.02)  # a non-trivial change
+    info = ModelInfo(**HORSE, architecture="resnet_6blocks", size_multiple=4)
+    path = export(net, tmp_path / "residual.onnx", info)
+    img = smooth(160, 200)
+    ref = Translator(torch_backend(net), info).translate_array(img).astype(int)
+    for rewrite in (False, True):  # the plain graph and the CPU rewrite
+        core = load_model(path, threads=1, cpu_rewrite=rewrite)
+        out = core.translate_array(img).astype(int)
+        assert np.abs(out - ref).max() <= 1
+        assert np.abs(core.translate_array(img, tile=128).astype(int) - ref).max() <= 1
+    assert np.abs(ref - img).mean() > 2  # it does change the picture
+    # the input's detail survives: a one-level checkerboard added to the input comes through
+    fine = img.astype(int) + (np.indices(img.shape[:2]).sum(0) % 2)[..., None] * 4
+    out_fine = core.translate_array(fine.clip(0, 255).astype(np.uint8)).astype(int)
+    checker = np.abs(np.diff(out_fine - ref, axis=1)).mean()
+    assert checker > 2, checker
+    q = quantize_int8(path, tmp_path / "residual.int8.onnx", photo_crops(2, 64), size=64)
+    q_out = load_model(q, threads=1).translate_array(img).astype(int)
+    assert np.abs(q_out - ref).mean() < 3

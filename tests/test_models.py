@@ -365,3 +365,46 @@ def test_unknown_names_raise() -> None:
         build_discriminator("basic", norm="group")
     with pytest.raises(ValueError, match="reflect"):
         ResnetGenerator(padding_type="circular")
+
+
+# ------------------------------------------------------------------ residual generators
+
+
+@pytest.mark.parametrize("name", ["resnet_6blocks", "resnet_9blocks"])
+def test_residual_generator_starts_as_identity(name: str) -> None:
+    net = build_generator(name, ngf=SMALL, residual=True).eval()
+    x = torch.rand(2, 3, 32, 48) * 1.9 - 0.95
+    with torch.no_grad():
+        y = net(x)
+    assert y.shape == x.shape
+    torch.testing.assert_close(y, x, atol=1e-5, rtol=0)
+    # same parameters and state-dict keys as the plain generator: checkpoints stay comparable
+    plain = build_generator(name, ngf=SMALL)
+    assert net.state_dict().keys() == plain.state_dict().keys()
+    assert count_parameters(net) == count_parameters(plain)
+
+
+def test_residual_generator_learns_a_colour_shift_and_stays_in_range() -> None:
+    net = build_generator("resnet_6blocks", ngf=SMALL, residual=True)
+    x = torch.rand(4, 3, 16, 16) * 2 - 1  # includes values at +-1 (clamped before atanh)
+    x[0, :, 0, 0] = torch.tensor([-1.0, 1.0, 1.0])
+    target = (x + torch.tensor([0.2, 0.0, -0.2]).view(1, 3, 1, 1)).clamp(-1, 1)
+    opt = torch.optim.Adam(net.parameters(), lr=2e-3)
+    first = None
+    for _ in range(60):
+        loss = (net(x) - target).abs().mean()
+        first = first if first is not None else loss.item()
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    assert torch.isfinite(loss) and loss.item() < 0.5 * first
+    with torch.no_grad():
+        y = net(x)
+    assert y.min() >= -1.0 and y.max() <= 1.0
+
+
+def test_residual_needs_a_resnet_generator() -> None:
+    with pytest.raises(ValueError, match="residual generators are resnet_9blocks"):
+        build_generator("unet_128", residual=True)
+    with pytest.raises(ValueError, match="as many output channels"):
+        ResnetGenerator(3, 1, residual=True)

@@ -1,9 +1,11 @@
 """The built-in demo dataset, made at run time from photographs that scikit-image ships.
 
-Domain A holds random crops of the photos; domain B holds *other* random crops with a fixed
-warm "golden hour" colour grade applied, so the two folders are unpaired. A held-out test split
-keeps the pairs: ``testA`` and ``testB_true`` (the graded ground truth of each ``testA`` image),
-so a trained A→B generator can be scored against the true grade.
+The photographs are split three ways, so that no photograph appears in two splits: domain A
+holds random crops of one set, domain B random crops of *another* set with a fixed, invertible
+warm "golden hour" colour grade applied (so the two folders are unpaired), and the test split
+holds crops of held-out photographs with their graded ground truth: ``testA`` and
+``testB_true``. A trained A→B generator is scored against the true grade (and B→A against
+``testA``, since the grade is invertible).
 """
 
 from __future__ import annotations
@@ -16,45 +18,55 @@ from PIL import Image
 from cyclegan_cli.atomic import atomic_open, atomic_write_text
 from cyclegan_cli.errors import DataError
 
-# Colour photographs in skimage/data (files installed with the package, no download needed).
-DEMO_PHOTOS = (
-    "astronaut.png",
-    "chelsea.png",
-    "coffee.png",
-    "rocket.jpg",
-    "motorcycle_left.png",
-    "motorcycle_right.png",
-    "hubble_deep_field.jpg",
-    "retina.jpg",
-)
+# Colour photographs in skimage/data (files installed with the package, no download needed),
+# split by photograph: trainA, trainB and the held-out test photographs share none.
+DEMO_PHOTOS_A = ("astronaut.png", "motorcycle_left.png", "hubble_deep_field.jpg", "ihc.png")
+DEMO_PHOTOS_B = ("rocket.jpg", "motorcycle_right.png", "retina.jpg")
+DEMO_PHOTOS_TEST = ("chelsea.png", "coffee.png")
+DEMO_PHOTOS = DEMO_PHOTOS_A + DEMO_PHOTOS_B + DEMO_PHOTOS_TEST
 DEMO_SPLIT = ("trainA", "trainB", "testA", "testB_true")
+
+# The grade: per-channel power curves (warm white balance), a soft S-curve, lifted blacks.
+_GAMMA = np.array([0.72, 0.95, 1.38], dtype=np.float64)
+_S, _LIFT, _SPAN = 0.35, 0.035, 0.93
+
+
+def _s_curve(x: np.ndarray) -> np.ndarray:
+    """A monotone bijection of [0, 1] that adds contrast (slope > 0 everywhere for _S < 2)."""
+    return x - _S * x * (1 - x) * (1 - 2 * x)
 
 
 def golden_hour(rgb: np.ndarray) -> np.ndarray:
     """A fixed warm "golden hour" grade of an HxWx3 uint8 image (per pixel, deterministic).
 
-    Warm white balance (red up, blue down), lifted shadows with a gentle S-curve, an orange
-    tint in the highlights and slightly richer saturation.
+    Each channel goes through a strictly increasing curve from [0, 1] onto [0.035, 0.965]:
+    a power curve (red lifted, blue lowered: a warm white balance), a soft S-curve and lifted
+    blacks. Nothing clips, so the grade is invertible (``golden_hour_inverse``) up to the
+    rounding to 8 bits.
     """
-    x = rgb.astype(np.float32) / 255.0
-    x = x * np.array([1.10, 1.00, 0.78], dtype=np.float32)  # white balance towards warm
-    x = np.clip(x, 0.0, 1.0)
-    x = 0.04 + 0.92 * (x - 0.35 * x * (1 - x) * (1 - 2 * x))  # lifted blacks, soft S-curve
-    luma = x @ np.array([0.299, 0.587, 0.114], dtype=np.float32)
-    tint = np.array([0.10, 0.04, -0.06], dtype=np.float32)
-    x = x + luma[..., None] ** 2 * tint  # golden highlights
-    x = luma[..., None] + 1.15 * (x - luma[..., None])  # a little more saturation
-    return np.rint(np.clip(x, 0.0, 1.0) * 255.0).astype(np.uint8)
+    x = rgb.astype(np.float64) / 255.0
+    y = _LIFT + _SPAN * _s_curve(x ** _GAMMA)
+    return np.rint(y * 255.0).astype(np.uint8)
 
 
-def _photos() -> list[np.ndarray]:
+def golden_hour_inverse(rgb: np.ndarray) -> np.ndarray:
+    """The inverse of ``golden_hour`` (exact up to 8-bit rounding; values outside its range
+    clamp to the ends)."""
+    grid = np.linspace(0.0, 1.0, 4097)
+    y = (np.clip(rgb.astype(np.float64) / 255.0, _LIFT, _LIFT + _SPAN) - _LIFT) / _SPAN
+    s_inv = np.interp(y, _s_curve(grid), grid)  # _s_curve is increasing: invert by lookup
+    x = np.clip(s_inv, 0.0, 1.0) ** (1.0 / _GAMMA)
+    return np.rint(x * 255.0).astype(np.uint8)
+
+
+def _photos(names: tuple[str, ...] = DEMO_PHOTOS) -> list[np.ndarray]:
     try:
         import skimage
     except ImportError as exc:  # pragma: no cover - it is a declared dependency
         raise DataError("the demo needs scikit-image (pip install scikit-image)") from exc
     folder = Path(skimage.__file__).parent / "data"
     photos = []
-    for name in DEMO_PHOTOS:
+    for name in names:
         path = folder / name
         if path.exists():
             with Image.open(path) as img:
@@ -94,17 +106,17 @@ def make_demo_dataset(
 ) -> Path:
     """Write the demo dataset under ``root`` (trainA, trainB, testA, testB_true, README.txt).
 
-    A and B training crops are drawn independently, so no B image is the grade of an A image.
+    A, B and test crops come from disjoint sets of photographs, so no B image is the grade of
+    an A image and the test photographs are never seen in training.
     Returns ``root``. The same arguments always give the same files.
     """
     if size < 8 or n_train < 1 or n_test < 0:
         raise DataError("demo dataset needs size >= 8 and at least one training image")
     root = Path(root)
     rng = np.random.default_rng(seed)
-    photos = _photos()
-    train_a = _random_crops(photos, n_train, size, rng)
-    train_b = [golden_hour(c) for c in _random_crops(photos, n_train, size, rng)]
-    test_a = _random_crops(photos, n_test, size, rng)
+    train_a = _random_crops(_photos(DEMO_PHOTOS_A), n_train, size, rng)
+    train_b = [golden_hour(c) for c in _random_crops(_photos(DEMO_PHOTOS_B), n_train, size, rng)]
+    test_a = _random_crops(_photos(DEMO_PHOTOS_TEST), n_test, size, rng)
     _save(root / "trainA", train_a)
     _save(root / "trainB", train_b)
     _save(root / "testA", test_a)
@@ -112,8 +124,10 @@ def make_demo_dataset(
     atomic_write_text(
         root / "README.txt",
         "cyclegan-cli demo data, made from scikit-image's sample photographs.\n"
-        f"trainA: {n_train} random {size}x{size} crops.\n"
-        f"trainB: {n_train} other crops with a warm 'golden hour' colour grade (unpaired).\n"
-        f"testA / testB_true: {n_test} held-out crops and their graded ground truth (paired).\n",
+        f"trainA: {n_train} random {size}x{size} crops of {', '.join(DEMO_PHOTOS_A)}.\n"
+        f"trainB: {n_train} crops of {', '.join(DEMO_PHOTOS_B)} with a warm 'golden hour'"
+        " colour grade (unpaired).\n"
+        f"testA / testB_true: {n_test} crops of the held-out {', '.join(DEMO_PHOTOS_TEST)}"
+        " and their graded ground truth (paired).\n",
     )
     return root

@@ -19,6 +19,7 @@ __all__ = [
     "GENERATORS",
     "INIT_TYPES",
     "NORMS",
+    "RESIDUAL_GENERATORS",
     "NLayerDiscriminator",
     "PixelDiscriminator",
     "ResnetBlock",
@@ -37,10 +38,17 @@ __all__ = [
 GENERATORS = ("resnet_9blocks", "resnet_6blocks", "unet_256", "unet_128")
 DISCRIMINATORS = ("basic", "n_layers", "pixel")
 
+# Generators that can predict a change to their input (``residual=True``).
+RESIDUAL_GENERATORS = ("resnet_9blocks", "resnet_6blocks")
+
 # name -> (factory(input_nc, output_nc, ngf, norm, use_dropout), input size multiple)
 _GENERATOR_SPECS: dict[str, tuple[Callable[..., nn.Module], int]] = {
-    "resnet_9blocks": (lambda *a: ResnetGenerator(*a, n_blocks=9), ResnetGenerator.size_multiple),
-    "resnet_6blocks": (lambda *a: ResnetGenerator(*a, n_blocks=6), ResnetGenerator.size_multiple),
+    "resnet_9blocks": (lambda *a, residual=False: ResnetGenerator(*a, n_blocks=9,
+                                                                  residual=residual),
+                       ResnetGenerator.size_multiple),
+    "resnet_6blocks": (lambda *a, residual=False: ResnetGenerator(*a, n_blocks=6,
+                                                                  residual=residual),
+                       ResnetGenerator.size_multiple),
     "unet_256": (lambda i, o, g, n, d: UnetGenerator(i, o, 8, g, n, d), 2**8),
     "unet_128": (lambda i, o, g, n, d: UnetGenerator(i, o, 7, g, n, d), 2**7),
 }
@@ -61,11 +69,24 @@ def build_generator(
     use_dropout: bool = False,
     init_type: str = "normal",
     init_gain: float = 0.02,
+    residual: bool = False,
 ) -> nn.Module:
-    """Build and initialize the generator ``name`` (one of :data:`GENERATORS`)."""
+    """Build and initialize the generator ``name`` (one of :data:`GENERATORS`).
+
+    ``residual`` (ResNet generators only) makes it predict a change to its input, starting
+    as the identity: see :class:`ResnetGenerator`.
+    """
     _check_name(name, GENERATORS, "generator")
-    net = _GENERATOR_SPECS[name][0](input_nc, output_nc, ngf, norm, use_dropout)
-    return init_weights(net, init_type, init_gain)
+    if not residual:
+        net = _GENERATOR_SPECS[name][0](input_nc, output_nc, ngf, norm, use_dropout)
+        return init_weights(net, init_type, init_gain)
+    if name not in RESIDUAL_GENERATORS:
+        raise ValueError(f"residual generators are {', '.join(RESIDUAL_GENERATORS)}, "
+                         f"not {name!r}")
+    net = _GENERATOR_SPECS[name][0](input_nc, output_nc, ngf, norm, use_dropout, residual=True)
+    init_weights(net, init_type, init_gain)
+    net.zero_residual()
+    return net
 
 
 def build_discriminator(

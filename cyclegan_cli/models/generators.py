@@ -53,11 +53,18 @@ class ResnetBlock(nn.Module):
         return x + self.conv_block(x)
 
 
+# Inputs are clamped to +-RESIDUAL_LIMIT before atanh in residual generators (atanh(1) = inf).
+RESIDUAL_LIMIT = 1.0 - 1e-3
+
+
 class ResnetGenerator(nn.Module):
     """Johnson-style generator: 2 stride-2 downsamplings, ``n_blocks`` residual blocks, 2 up.
 
     Output is in [-1, 1] (Tanh) with the input's spatial size, which must be a multiple
-    of :attr:`size_multiple`.
+    of :attr:`size_multiple`. With ``residual=True`` the network predicts a change to its
+    input instead of the output itself: ``tanh(atanh(x) + net(x))``. Call
+    :meth:`zero_residual` after initialisation to start as the identity; the input's full
+    resolution detail then passes through untouched, which suits colour and tone translations.
     """
 
     size_multiple: int = 4
@@ -71,12 +78,16 @@ class ResnetGenerator(nn.Module):
         use_dropout: bool = False,
         n_blocks: int = 9,
         padding_type: str = "reflect",
+        residual: bool = False,
     ) -> None:
         if n_blocks < 0:
             raise ValueError(f"n_blocks must be >= 0, got {n_blocks}")
         _padding(padding_type)  # validate before building anything
         super().__init__()
         self.input_nc, self.output_nc, self.ngf = input_nc, output_nc, ngf
+        if residual and input_nc != output_nc:
+            raise ValueError("a residual generator needs as many output channels as inputs")
+        self.residual = residual
         make_norm, bias = norm_layer(norm), uses_bias(norm)
 
         model: list[nn.Module] = [
@@ -107,11 +118,23 @@ class ResnetGenerator(nn.Module):
         model += [
             nn.ReflectionPad2d(3),
             nn.Conv2d(ngf, output_nc, kernel_size=7, padding=0),
-            nn.Tanh(),
         ]
+        if not residual:
+            model.append(nn.Tanh())
         self.model = nn.Sequential(*model)
 
+    def zero_residual(self) -> None:
+        """Zero the last convolution of a residual generator, so that it starts as identity."""
+        if self.residual:
+            last = self.model[-1]
+            nn.init.zeros_(last.weight)
+            nn.init.zeros_(last.bias)
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.residual:
+            x_c = x.clamp(-RESIDUAL_LIMIT, RESIDUAL_LIMIT)
+            atanh = 0.5 * torch.log((1 + x_c) / (1 - x_c))  # torch.atanh has no ONNX export
+            return torch.tanh(atanh + self.model(x))
         return self.model(x)
 
 

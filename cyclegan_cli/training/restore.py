@@ -38,7 +38,8 @@ def generator_from_state(state: dict, direction: Direction = "AtoB",
         raise CheckpointError(f"unknown direction {direction!r}; use AtoB or BtoA")
     cfg = TrainConfig.from_dict(state["config"])
     net = build_generator(cfg.netG, ngf=cfg.ngf, norm=cfg.norm, use_dropout=cfg.dropout,
-                          init_type=cfg.init_type, init_gain=cfg.init_gain)
+                          init_type=cfg.init_type, init_gain=cfg.init_gain,
+                          residual=cfg.residual)
     try:
         net.load_state_dict(state["trainer"]["nets"][_NET[direction]])
     except (KeyError, RuntimeError) as exc:

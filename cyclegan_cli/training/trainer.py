@@ -32,7 +32,7 @@ class CycleGAN(nn.Module):
     def __init__(self, cfg: TrainConfig) -> None:
         super().__init__()
         g = dict(ngf=cfg.ngf, norm=cfg.norm, use_dropout=cfg.dropout, init_type=cfg.init_type,
-                 init_gain=cfg.init_gain)
+                 init_gain=cfg.init_gain, residual=cfg.residual)
         d = dict(ndf=cfg.ndf, n_layers=cfg.n_layers_D, norm=cfg.norm, init_type=cfg.init_type,
                  init_gain=cfg.init_gain)
         self.G_AB = build_generator(cfg.netG, **g)
