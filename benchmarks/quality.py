@@ -1,20 +1,24 @@
 """Known-answer quality benchmark: does training recover a mapping we know?
 
-Domain A: random crops of scikit-image's sample photographs. Domain B: *other* crops with a
-fixed, invertible warm "golden hour" colour grade (``cyclegan_cli.data.demo.golden_hour``), so
-the folders are unpaired. Held-out crops and their graded ground truth form the test split.
+Domain A: random crops of some of scikit-image's sample photographs. Domain B: crops of *other*
+photographs with a fixed, invertible warm "golden hour" colour grade
+(``cyclegan_cli.data.demo.golden_hour``), so the folders are unpaired. Crops of held-out
+photographs and their graded ground truth form the test split.
 The script trains for a fixed budget of steps, scores the A→B generator on the held-out split
 every ``--eval-every`` steps (PSNR / SSIM against the truth, beside the identity baseline), then
-exports it and scores the ONNX file through the inference core, and writes:
+exports the best checkpoint (both directions) and scores the ONNX files through the inference
+core (B→A maps the graded crops back to the originals: the grade is invertible), and writes:
 
 - ``OUT/quality.json``: settings, device, time, the curve and the final figures;
 - ``OUT/quality_curve.png``: held-out PSNR over steps and training time;
-- ``OUT/sheet.png``: input | output | truth for 8 held-out images.
+- ``OUT/sheet-AtoB.png``, ``OUT/sheet-BtoA.png``: input | output | truth, 8 held-out images;
+- ``OUT/weights/golden_hour-{AtoB,BtoA}.onnx``: the exported generators.
 
 Presets: ``reference`` = the reference CycleGAN settings (resnet_9blocks ngf 64, 70×70
 PatchGAN, 256² crops, batch 1; for a GPU); ``cpu`` = the small ``cgan demo`` model (64² crops).
+``--residual`` makes the generators predict a change to their input (see ``cgan train --help``).
 
-    python benchmarks/quality.py --preset cpu --steps 1200 --out bench-quality
+    python benchmarks/quality.py --preset cpu --steps 10000 --eval-every 1000 --out bench-quality
     python benchmarks/quality.py --preset reference --steps 20000 --out bench-quality-gpu
 """
 
@@ -129,11 +133,18 @@ def main() -> None:
     seconds = time.perf_counter() - t0
     with (result.run_dir / "eval.csv").open(newline="") as fh:
         rows = list(csv.DictReader(fh))
-    (exported,) = export_run(result.run_dir, "AtoB", out / "weights")
-    core = load_model(exported.path)
-    final = evaluate(core, collect_inputs([data / "testA"]), target=data / "testB_true",
-                     sheet=out / "sheet.png")
-    summary = final.summary()
+    # the best checkpoint by held-out PSNR (what --eval-every keeps), both directions; the
+    # grade is invertible, so B→A is scored too: graded test crops back to the originals
+    exported = export_run(result.run_dir, "both", out / "weights", name="golden_hour",
+                          checkpoint=result.run_dir / "checkpoints" / "best.pt",
+                          domains=("photo", "golden hour"))
+    finals = {}
+    for e in exported:
+        source, truth = ((data / "testA", data / "testB_true") if e.direction == "AtoB"
+                         else (data / "testB_true", data / "testA"))
+        report = evaluate(load_model(e.path), collect_inputs([source]), target=truth,
+                          sheet=out / f"sheet-{e.direction}.png")
+        finals[e.direction] = report
     device = (torch.cuda.get_device_name() if result.device.startswith("cuda")
               else f"{platform.processor() or platform.machine()} CPU, "
                    f"{torch.get_num_threads()} threads")
@@ -147,17 +158,23 @@ def main() -> None:
         "steps": result.global_step, "train_seconds": round(seconds, 1),
         "curve": [{"step": int(r["step"]), "seconds": float(r["seconds"]),
                    "psnr": float(r["value"]), "ssim": float(r["ssim"])} for r in rows],
-        "final": {k: summary[k] for k in ("psnr", "ssim", "identity_psnr", "identity_ssim")},
-        "held_out_images": len(final.images),
+        "best_step": int(max(rows, key=lambda r: float(r["value"]))["step"]),
+        "final": {d: {k: r.summary()[k] for k in ("psnr", "ssim", "identity_psnr",
+                                                  "identity_ssim")}
+                  for d, r in finals.items()},
+        "held_out_images": len(finals["AtoB"].images),
+        "weights": [str(e.path) for e in exported],
     }
     (out / "quality.json").write_text(json.dumps(report, indent=2))
     plot(rows, out / "quality_curve.png",
          f"{args.preset} preset, {device}, {result.global_step} steps in {seconds / 60:.1f} min")
-    f = report["final"]
-    print(f"held-out PSNR {f['psnr']['mean']:.2f} dB (identity {f['identity_psnr']['mean']:.2f})"
-          f", SSIM {f['ssim']['mean']:.3f} (identity {f['identity_ssim']['mean']:.3f}); "
-          f"{result.global_step} steps in {seconds:.0f} s on {device}")
-    print(f"wrote {out / 'quality.json'}, {out / 'quality_curve.png'}, {out / 'sheet.png'}")
+    for direction, f in report["final"].items():
+        print(f"{direction} best checkpoint (step {report['best_step']}): held-out PSNR "
+              f"{f['psnr']['mean']:.2f} dB (identity {f['identity_psnr']['mean']:.2f}), SSIM "
+              f"{f['ssim']['mean']:.3f} (identity {f['identity_ssim']['mean']:.3f})")
+    print(f"{result.global_step} steps in {seconds:.0f} s on {device}; wrote "
+          f"{out / 'quality.json'}, {out / 'quality_curve.png'}, {out}/sheet-*.png, "
+          f"{out / 'weights'}/")
 
 
 if __name__ == "__main__":

@@ -206,6 +206,25 @@ def demo(
     run_demo(folder, steps=steps, device=device, quiet=quiet, console=Console(stderr=True))
 
 
+@app.command("samples")
+@handle_errors
+def samples(
+    folder: Annotated[Path, typer.Argument(help="Where the photos go.")] = Path("samples"),
+    all_photos: Annotated[bool, typer.Option(
+        "--all", help="Every colour sample photo, not only the held-out ones.")] = False,
+) -> None:
+    """Save scikit-image's sample photographs as PNGs, to try a model on (no download).
+
+    By default these are the demo's held-out photos (chelsea, coffee), which the shipped
+    golden_hour models never saw in training:
+    [bold]cgan samples photos/ && cgan translate -m golden_hour photos/ -o golden/[/]
+    """
+    from cyclegan_cli.data.demo import DEMO_PHOTOS, DEMO_PHOTOS_TEST, write_sample_photos
+
+    for path in write_sample_photos(folder, DEMO_PHOTOS if all_photos else DEMO_PHOTOS_TEST):
+        typer.echo(str(path))
+
+
 # -- export -------------------------------------------------------------------------------------
 @app.command("export", no_args_is_help=True)
 @handle_errors
@@ -225,9 +244,10 @@ def export(
         help="Also write an int8 model (static QDQ quantization calibrated on sample photos) "
              "and report its PSNR against fp32.", show_default=False)] = None,
     domain_from: Annotated[Optional[str], typer.Option(  # noqa: UP045
-        help="Reference files: name of the source domain.", show_default=False)] = None,
+        help="Name of the source domain (runs: domain A, the source of AtoB) [default: from "
+             "the training folders].", show_default=False)] = None,
     domain_to: Annotated[Optional[str], typer.Option(  # noqa: UP045
-        help="Reference files: name of the target domain.", show_default=False)] = None,
+        help="Name of the target domain (runs: domain B).", show_default=False)] = None,
     checkpoint: Annotated[str, typer.Option(
         help="Runs: latest, best (kept by --eval-every) or a checkpoint file.")] = "latest",
 ) -> None:
@@ -247,8 +267,12 @@ def export(
             raise CganError(f"checkpoint not found: {chosen}"
                             + (" (best.pt is written by cgan train --eval-every)"
                                if checkpoint == "best" else ""))
+        if (domain_from is None) != (domain_to is None):
+            raise CganError("give both --domain-from and --domain-to, or neither")
         results = export_run(source, direction=direction, out_dir=out, name=name, fp16=fp16,
-                             int8=quantize == "int8", checkpoint=chosen)
+                             int8=quantize == "int8", checkpoint=chosen,
+                             domains=(domain_from, domain_to) if domain_from and domain_to
+                             else None)
     elif source.is_file():
         stem = name or source.stem
         results = [export_reference(

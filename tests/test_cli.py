@@ -151,3 +151,21 @@ def test_demo_command_makes_data_trains_and_scores(tmp_path):
     result, text = invoke("demo", tmp_path / "demo", "--steps", "1", "--quiet")
     assert result.exit_code == 0, text  # a second demo keeps the first run
     assert (tmp_path / "demo" / "runs" / "golden_hour-2" / "checkpoints" / "latest.pt").exists()
+
+
+def test_samples_writes_the_held_out_photos(tmp_path: Path) -> None:
+    import numpy as np
+    from PIL import Image
+
+    from cyclegan_cli.data.demo import DEMO_PHOTOS, DEMO_PHOTOS_TEST, _photos
+
+    result, output = invoke("samples", tmp_path / "photos")
+    assert result.exit_code == 0, output
+    written = sorted((tmp_path / "photos").iterdir())
+    assert [p.name for p in written] == sorted(Path(n).stem + ".png" for n in DEMO_PHOTOS_TEST)
+    for path, arr in zip(sorted(written), [_photos((n,))[0] for n in sorted(DEMO_PHOTOS_TEST)],
+                         strict=True):
+        with Image.open(path) as img:
+            np.testing.assert_array_equal(np.asarray(img), arr)
+    assert invoke("samples", tmp_path / "all", "--all")[0].exit_code == 0
+    assert len(list((tmp_path / "all").iterdir())) == len(DEMO_PHOTOS)

@@ -26,7 +26,7 @@ from cyclegan_cli.evaluation import (
 from cyclegan_cli.evaluation.evaluate import evaluate
 from cyclegan_cli.evaluation.features import FeatureModel
 from cyclegan_cli.export import export_generator
-from cyclegan_cli.inference import ModelInfo
+from cyclegan_cli.inference import ModelInfo, load_model
 from cyclegan_cli.models import build_generator
 
 
@@ -244,8 +244,14 @@ def test_train_eval_every_logs_scores_and_keeps_best(tiny_data, tmp_path):
     # cgan export --checkpoint best writes the best generator, and scores what eval.csv says
     out = tmp_path / "best-weights"
     exported = CliRunner().invoke(app, ["export", str(result.run_dir), "--checkpoint", "best",
-                                        "--direction", "AtoB", "-o", str(out)])
+                                        "--direction", "AtoB", "-o", str(out),
+                                        "--domain-from", "photo", "--domain-to", "golden hour"])
     assert exported.exit_code == 0, exported.output
+    info = load_model(out / "tiny-AtoB.onnx").info
+    assert (info.domain_from, info.domain_to) == ("photo", "golden hour")
+    one_name = CliRunner().invoke(app, ["export", str(result.run_dir), "-o", str(out),
+                                        "--domain-from", "photo"])
+    assert one_name.exit_code == 1 and "--domain-to" in one_name.output
     best_row = max(rows, key=lambda r: float(r["value"]))
     again = CliRunner().invoke(app, ["eval", "-m", str(out / "tiny-AtoB.onnx"),
                                      str(tiny_data / "testA"), "--target",

@@ -131,3 +131,25 @@ def make_demo_dataset(
         " and their graded ground truth (paired).\n",
     )
     return root
+
+
+def write_sample_photos(folder: str | Path, names: tuple[str, ...] = DEMO_PHOTOS_TEST
+                        ) -> list[Path]:
+    """Save scikit-image's sample photographs ``names`` as RGB PNGs in ``folder``.
+
+    The default is the demo's held-out photographs, which no shipped model was trained on.
+    Existing files are replaced atomically. Returns the written paths.
+    """
+    unknown = sorted(set(names) - set(DEMO_PHOTOS))
+    if unknown:
+        raise DataError(f"unknown sample photo(s): {', '.join(unknown)}; "
+                        f"choose from {', '.join(DEMO_PHOTOS)}")
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    written = []
+    for name, arr in zip(names, _photos(names), strict=True):
+        path = folder / (Path(name).stem + ".png")
+        with atomic_open(path, "wb") as fh:
+            Image.fromarray(arr).save(fh, format="PNG")
+        written.append(path)
+    return written

@@ -19,7 +19,7 @@ from cyclegan_cli.training.restore import generator_from_state
 from cyclegan_cli.training.run import RunDir
 
 Which = Literal["both", "AtoB", "BtoA"]
-SUMMARY_KEYS = ("netG", "ngf", "norm", "dropout", "gan_mode", "load_size", "crop_size",
+SUMMARY_KEYS = ("netG", "residual", "ngf", "norm", "dropout", "gan_mode", "load_size", "crop_size",
                 "preprocess", "lambda_A", "lambda_B", "lambda_identity", "n_epochs",
                 "n_epochs_decay", "batch_size", "seed", "name")
 
@@ -38,10 +38,12 @@ def export_run(run_dir: str | os.PathLike, direction: Which = "both",
                fp16: bool = False, *, checkpoint: str | os.PathLike | None = None,
                verify: bool = True, int8: bool = False,
                calibration_images: list[np.ndarray] | None = None,
-               calibration_size: int = 256) -> list[ExportResult]:
+               calibration_size: int = 256,
+               domains: tuple[str, str] | None = None) -> list[ExportResult]:
     """Export a run's generators to ``out_dir/<name>-AtoB.onnx`` and/or ``<name>-BtoA.onnx``.
 
-    ``name`` defaults to the run folder's name; ``checkpoint`` to the run's latest. With
+    ``name`` defaults to the run folder's name; ``checkpoint`` to the run's latest; ``domains``
+    (names of domain A and B) to :func:`domain_names` of the training folders. With
     ``fp16`` a ``-fp16.onnx`` twin is written next to each file. Every file is checked against
     the torch generator in ONNX Runtime (unless ``verify=False``); a mismatch raises
     :class:`ExportError`. With ``int8`` a statically quantized ``-int8.onnx`` twin is written
@@ -59,7 +61,7 @@ def export_run(run_dir: str | os.PathLike, direction: Which = "both",
     results = []
     for which in directions:
         net, cfg = generator_from_state(state, which, where=str(run.path))  # one load for all
-        dom_a, dom_b = domain_names(cfg)
+        dom_a, dom_b = domains or domain_names(cfg)
         info = ModelInfo(
             direction=which,
             domain_from=dom_a if which == "AtoB" else dom_b,
