@@ -25,6 +25,7 @@ import os
 import tempfile
 from collections.abc import Iterator, Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import onnx
@@ -97,6 +98,29 @@ def _end_convs(model: onnx.ModelProto) -> list[str]:
     return sorted({convs[0], convs[-1]}) if convs else []
 
 
+def _pre_process(quant_pre_process: Any, src: Path, tmp: Path) -> str:
+    """ORT's quantization pre-processing (shape inference, folding) into ``tmp``; the path of
+    the result, or of ``src`` when it fails (it is an optional help).
+
+    Symbolic shape inference dumps ``sym_shape_infer_temp.onnx`` into the working folder when
+    it cannot finish, so it runs with ``tmp`` as the working folder; then it is retried
+    without the symbolic part.
+    """
+    pre = tmp / "pre.onnx"
+    cwd = os.getcwd()
+    for skip_symbolic in (False, True):
+        try:
+            os.chdir(tmp)
+            quant_pre_process(str(Path(src).resolve()), str(pre),
+                              skip_symbolic_shape=skip_symbolic)
+            return str(pre)
+        except Exception:  # noqa: BLE001 - any failure: try the next way, else the original
+            continue
+        finally:
+            os.chdir(cwd)
+    return str(src)
+
+
 def quantize_int8(fp32_path: str | os.PathLike, out_path: str | os.PathLike | None = None,
                   calibration_images: Sequence[np.ndarray] | None = None, size: int = 256,
                   *, per_channel: bool = True, preprocess: bool = True,
@@ -152,13 +176,8 @@ def quantize_int8(fp32_path: str | os.PathLike, out_path: str | os.PathLike | No
 
     with tempfile.TemporaryDirectory(prefix="cgan-int8-") as tmp:
         model_in = str(src)
-        try:
-            if preprocess:
-                pre = str(Path(tmp) / "pre.onnx")
-                quant_pre_process(str(src), pre, skip_symbolic_shape=False)
-                model_in = pre
-        except Exception:  # shape inference is an optional help; quantize the original
-            model_in = str(src)
+        if preprocess:
+            model_in = _pre_process(quant_pre_process, src, Path(tmp))
         q_path = Path(tmp) / "int8.onnx"
         graph = onnx.load(model_in)
         exclude = _end_convs(graph) if keep_ends_float else []
