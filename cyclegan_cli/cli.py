@@ -324,22 +324,40 @@ def translate(
     backend: Annotated[Optional[Literal["onnx", "torch"]], typer.Option(  # noqa: UP045
         help="onnx (default for .onnx files) or torch (a run directory's checkpoint).",
         show_default=False)] = None,
+    start: Annotated[int, typer.Option(help="Videos: first frame to translate.")] = 0,
+    end: Annotated[Optional[int], typer.Option(  # noqa: UP045
+        help="Videos: stop before this frame [default: the end].", show_default=False)] = None,
+    every: Annotated[int, typer.Option(help="Videos: translate every Nth frame.")] = 1,
+    fps: Annotated[Optional[float], typer.Option(  # noqa: UP045
+        help="Videos: output frame rate [default: the input's, divided by --every].",
+        show_default=False)] = None,
+    codec: Annotated[Optional[str], typer.Option(  # noqa: UP045
+        help="Videos: ffmpeg encoder (libx264, libx265, libvpx-vp9, ...) [default: by "
+             "container].", show_default=False)] = None,
+    quality: Annotated[float, typer.Option(help="Videos: encoder quality, 0-10.")] = 7.0,
+    audio: Annotated[bool, typer.Option(help="Videos: copy the audio track (whole clips "
+                                             "only).")] = True,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
 ) -> None:
-    """Translate images with a trained generator, in either direction.
+    """Translate images and videos with a trained generator, in either direction.
 
     [bold]cgan translate -m weights/horse2zebra-AtoB.onnx photos/ -o zebras/[/] writes every
-    image under photos/ to zebras/ with the same relative path and size. Inputs are never
-    overwritten; unreadable files are listed at the end and make the exit code 1.
+    image under photos/ to zebras/ with the same relative path and size.
+    [bold]cgan translate -m golden_hour clip.mp4 -o golden.mp4[/] streams a video (mp4, mov,
+    mkv, webm, avi, gif) through the model, keeping its frame rate, size and audio. Inputs are
+    never overwritten; unreadable files are listed at the end and make the exit code 1.
     """
     from cyclegan_cli.inference import load_model
     from cyclegan_cli.inference.files import plan_jobs, translate_files
     from cyclegan_cli.inference.resolve import resolve_model
+    from cyclegan_cli.inference.video import is_video
     from cyclegan_cli.progress import image_progress
 
     if batch_size < 1 or (tile is not None and tile < 16):
         raise CganError("--batch-size must be >= 1 and --tile >= 16")
-    jobs = plan_jobs(paths, out, fmt, allow_inside_input)
+    videos = [p for p in paths if p.is_file() and is_video(p)]
+    images = [p for p in paths if p not in videos]
+    jobs = plan_jobs(images, out, fmt, allow_inside_input) if images else []
     model_path, found_backend = resolve_model(model, direction or "AtoB")
     backend = backend or found_backend
     if direction is None and backend == "torch":
@@ -347,20 +365,55 @@ def translate(
     translator = load_model(model_path, backend=backend, direction=direction)
     info = translator.info
     console = Console(stderr=True)
-    console.print(f"{len(jobs)} image(s), {info.domain_from} → {info.domain_to} "
-                  f"({info.direction}, {model_path}) → [bold]{out}[/]", highlight=False)
-    progress = image_progress(console, "translating", "images", disable=quiet)
-    with progress:
-        task = progress.add_task("", total=len(jobs))
-        summary = translate_files(translator, jobs, batch_size=batch_size,
-                                  skip_existing=skip_existing, tile=tile,
-                                  on_progress=lambda n: progress.advance(task, n))
-    console.print(f"[green]{len(summary.written)} written[/], {len(summary.skipped)} skipped "
-                  f"(existing), {len(summary.failed)} failed", highlight=False)
-    for src, reason in summary.failed:
+    failed: list[tuple[Path, str]] = []
+    if videos:
+        failed += _translate_videos(translator, videos, out, console, quiet=quiet,
+                                    batch_size=batch_size, start=start, end=end, every=every,
+                                    fps=fps, codec=codec, quality=quality, audio=audio)
+    if jobs:
+        console.print(f"{len(jobs)} image(s), {info.domain_from} → {info.domain_to} "
+                      f"({info.direction}, {model_path}) → [bold]{out}[/]", highlight=False)
+        progress = image_progress(console, "translating", "images", disable=quiet)
+        with progress:
+            task = progress.add_task("", total=len(jobs))
+            summary = translate_files(translator, jobs, batch_size=batch_size,
+                                      skip_existing=skip_existing, tile=tile,
+                                      on_progress=lambda n: progress.advance(task, n))
+        console.print(f"[green]{len(summary.written)} written[/], {len(summary.skipped)} "
+                      f"skipped (existing), {len(summary.failed)} failed", highlight=False)
+        failed += summary.failed
+    for src, reason in failed:
         err_console.print(f"[red]failed:[/] {src}: {reason}", highlight=False, soft_wrap=True)
-    if summary.failed:
+    if failed:
         raise typer.Exit(1)
+
+
+def _translate_videos(translator: Any, videos: list[Path], out: Path, console: Console, *,
+                      quiet: bool, **options: Any) -> list[tuple[Path, str]]:
+    """Stream each video through the translator; (video, reason) for each one that failed."""
+    from cyclegan_cli.inference.video import probe_video, translate_video, video_output
+    from cyclegan_cli.progress import image_progress
+
+    failed = []
+    for src in videos:
+        try:
+            dst = video_output(src, out, single=len(videos) == 1)
+            clip = probe_video(src)
+            console.print(f"{src}: {clip.frames} frames {clip.width}×{clip.height} at "
+                          f"{clip.fps:g} fps → [bold]{dst}[/]", highlight=False)
+            progress = image_progress(console, "translating", "frames", disable=quiet,
+                                      rate_unit="fps")
+            with progress:
+                last = clip.frames if options["end"] is None else min(options["end"],
+                                                                      clip.frames)
+                task = progress.add_task("", total=len(range(options["start"], last,
+                                                             max(1, options["every"]))))
+                n = translate_video(translator, src, dst, on_progress=functools.partial(
+                    progress.advance, task), **options)
+            console.print(f"[green]{n} frames written[/] to {dst}", highlight=False)
+        except CganError as exc:
+            failed.append((src, str(exc).removeprefix(f"{src}: ")))
+    return failed
 
 
 @app.command("models")

@@ -1,0 +1,154 @@
+"""Video translation: streaming through ffmpeg, kept fps/size/frames/audio, ranges, errors."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+imageio_ffmpeg = pytest.importorskip("imageio_ffmpeg", reason="video needs imageio-ffmpeg")
+
+from cyclegan_cli.cli import app  # noqa: E402
+from cyclegan_cli.inference import load_model  # noqa: E402
+from cyclegan_cli.inference.resolve import SHIPPED_DIR  # noqa: E402
+from cyclegan_cli.inference.video import (  # noqa: E402
+    VideoError,
+    probe_video,
+    translate_video,
+)
+
+W, H, FRAMES, FPS = 96, 64, 15, 12
+
+
+def _pan_frames() -> list[np.ndarray]:
+    """A slow pan across a sample photograph (known motion: 4 pixels a frame)."""
+    from skimage import data
+
+    photo = data.astronaut()
+    return [np.ascontiguousarray(photo[100:100 + H, 40 + 4 * i:40 + 4 * i + W])
+            for i in range(FRAMES)]
+
+
+def _write(path: Path, frames: list[np.ndarray], fps: float = FPS) -> Path:
+    writer = imageio_ffmpeg.write_frames(str(path), (frames[0].shape[1], frames[0].shape[0]),
+                                         fps=fps, quality=9, macro_block_size=1)
+    writer.send(None)
+    for f in frames:
+        writer.send(f)
+    writer.close()
+    return path
+
+
+def _read(path: Path) -> list[np.ndarray]:
+    reader = imageio_ffmpeg.read_frames(str(path))
+    meta = next(reader)
+    w, h = meta["size"]
+    return [np.frombuffer(b, np.uint8).reshape(h, w, 3) for b in reader]
+
+
+@pytest.fixture(scope="module")
+def clips(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    root = tmp_path_factory.mktemp("clips")
+    plain = _write(root / "pan.mp4", _pan_frames())
+    with_audio = root / "pan_tone.mp4"  # the same clip with a 440 Hz tone track
+    subprocess.run([imageio_ffmpeg.get_ffmpeg_exe(), "-y", "-loglevel", "error", "-f", "lavfi",
+                    "-i", f"sine=frequency=440:duration={FRAMES / FPS}", "-i", str(plain),
+                    "-c:v", "copy", "-c:a", "aac", "-shortest", str(with_audio)], check=True)
+    return {"plain": plain, "audio": with_audio}
+
+
+@pytest.fixture(scope="module")
+def model():
+    return load_model(SHIPPED_DIR / "golden_hour-AtoB.onnx", threads=1)
+
+
+@pytest.mark.parametrize("suffix", [".mp4", ".mkv", ".webm", ".mov", ".avi"])
+def test_video_keeps_frames_fps_size_and_audio(clips, model, tmp_path, suffix) -> None:
+    dst = tmp_path / f"out{suffix}"
+    assert translate_video(model, clips["audio"], dst) == FRAMES
+    info = probe_video(dst)
+    assert (info.width, info.height, info.frames) == (W, H, FRAMES)
+    assert info.fps == pytest.approx(FPS)
+    assert info.audio_codec  # the tone track came along
+    assert [p.name for p in tmp_path.iterdir()] == [dst.name]  # no temporary left
+
+
+def test_video_frames_are_the_models_translation(clips, model, tmp_path) -> None:
+    dst = tmp_path / "out.mp4"
+    translate_video(model, clips["plain"], dst, quality=10)
+    source = _read(clips["plain"])
+    expected = model.translate_batch(source)
+    got = _read(dst)
+    assert len(got) == len(expected) == FRAMES
+    diff = np.mean([np.abs(g.astype(int) - e).mean() for g, e in zip(got, expected,
+                                                                       strict=True)])
+    untouched = np.mean([np.abs(s.astype(int) - e).mean() for s, e in zip(source, expected,
+                                                                          strict=True)])
+    assert diff < 3 and untouched > 3 * diff, (diff, untouched)  # codec loss only
+    assert probe_video(dst).audio_codec is None  # no audio in, none out
+
+
+def test_gif_and_ranges(clips, model, tmp_path) -> None:
+    gif = tmp_path / "out.gif"
+    assert translate_video(model, clips["plain"], gif) == FRAMES
+    assert probe_video(gif).frames == FRAMES
+    part = tmp_path / "part.mp4"
+    assert translate_video(model, clips["audio"], part, start=2, end=12, every=2) == 5
+    info = probe_video(part)
+    assert info.frames == 5 and info.fps == pytest.approx(FPS / 2)
+    assert info.audio_codec is None  # audio only for whole clips
+
+
+@pytest.mark.parametrize("content", [b"", b"not a video at all", "truncated"])
+def test_unreadable_videos_are_clear_errors(clips, model, tmp_path, content) -> None:
+    bad = tmp_path / "bad.mp4"
+    data = clips["plain"].read_bytes()
+    bad.write_bytes(data[: len(data) // 3] if content == "truncated" else content)
+    with pytest.raises(VideoError, match="bad.mp4: not a readable video") as err:
+        translate_video(model, bad, tmp_path / "out.mp4")
+    assert "\n" not in str(err.value)
+    assert not (tmp_path / "out.mp4").exists()
+
+
+def test_bad_arguments(clips, model, tmp_path) -> None:
+    with pytest.raises(VideoError, match="unknown video container"):
+        translate_video(model, clips["plain"], tmp_path / "out.xyz")
+    with pytest.raises(VideoError, match="overwrite the input"):
+        translate_video(model, clips["plain"], clips["plain"])
+    with pytest.raises(VideoError, match="no frames in the chosen range"):
+        translate_video(model, clips["plain"], tmp_path / "late.mp4", start=100)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_interrupted_translation_leaves_nothing_under_the_final_name(clips, model, tmp_path):
+    dst = tmp_path / "out.mp4"
+    dst_old = b"an earlier result"
+    dst.write_bytes(dst_old)
+
+    def stop(_: int) -> None:
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        translate_video(model, clips["plain"], dst, batch_size=4, on_progress=stop)
+    assert dst.read_bytes() == dst_old  # the old file is untouched, no partial output
+    assert [p.name for p in tmp_path.iterdir()] == ["out.mp4"]
+
+
+def test_cli_translates_videos_and_reports_bad_ones(clips, tmp_path) -> None:
+    runner = CliRunner()
+    out = tmp_path / "golden.mp4"
+    result = runner.invoke(app, ["translate", "-m", "golden_hour", "--direction", "AtoB",
+                                 str(clips["audio"]), "-o", str(out), "-q"])
+    assert result.exit_code == 0, result.output
+    assert probe_video(out).frames == FRAMES
+    bad = tmp_path / "bad.mp4"
+    bad.write_text("hello")
+    result = runner.invoke(app, ["translate", "-m", "golden_hour", "--direction", "AtoB",
+                                 str(bad), str(clips["plain"]), "-o", str(tmp_path / "many"),
+                                 "-q", "--every", "3"])
+    assert result.exit_code == 1
+    assert "bad.mp4" in result.output and "not a readable video" in result.output
+    assert probe_video(tmp_path / "many" / "pan.mp4").frames == 5
