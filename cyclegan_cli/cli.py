@@ -337,6 +337,11 @@ def translate(
     quality: Annotated[float, typer.Option(help="Videos: encoder quality, 0-10.")] = 7.0,
     audio: Annotated[bool, typer.Option(help="Videos: copy the audio track (whole clips "
                                              "only).")] = True,
+    stabilize: Annotated[bool, typer.Option(
+        help="Videos: less flicker; normalise every frame with statistics averaged over "
+             "time instead of its own (about twice the compute).")] = False,
+    stabilize_frames: Annotated[float, typer.Option(
+        help="Videos: time constant of that average, in frames.")] = 8.0,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
 ) -> None:
     """Translate images and videos with a trained generator, in either direction.
@@ -369,7 +374,8 @@ def translate(
     if videos:
         failed += _translate_videos(translator, videos, out, console, quiet=quiet,
                                     batch_size=batch_size, start=start, end=end, every=every,
-                                    fps=fps, codec=codec, quality=quality, audio=audio)
+                                    fps=fps, codec=codec, quality=quality, audio=audio,
+                                    stabilize=stabilize_frames if stabilize else None)
     if jobs:
         console.print(f"{len(jobs)} image(s), {info.domain_from} → {info.domain_to} "
                       f"({info.direction}, {model_path}) → [bold]{out}[/]", highlight=False)

@@ -99,18 +99,20 @@ class Translator:
         side = max(self.min_side, tile or self.tile_size)
         return -(-side // m) * m
 
-    def translate_rgb_float(self, rgb: np.ndarray, tile: int | None = None) -> np.ndarray:
+    def translate_rgb_float(self, rgb: np.ndarray, tile: int | None = None,
+                            stats: Stats | None = None) -> np.ndarray:
         """HxWx3 uint8 -> HxWx3 float32 in [-1, 1], tiled when ``tile`` is given or the image
-        has more than ``max_pixels`` pixels."""
+        has more than ``max_pixels`` pixels; normalised with ``stats`` when given."""
         h, w = rgb.shape[:2]
         if tile is None and h * w <= self.max_pixels:
-            return self.forward([rgb])[0]
+            return self.forward([rgb], stats)[0]
         side = self.tile_for(tile)
         m = self.info.size_multiple
         # Pad as the untiled path does, so tiles sit on the whole image's pixel grid.
         padded, (top, left) = pad_image(rgb, m, self.min_side)
         forward: Callable[[list[np.ndarray]], np.ndarray] = self.forward
-        stats = self.image_stats(padded) if self.global_norm else None
+        if stats is None and self.global_norm:
+            stats = self.image_stats(padded)
         if stats is not None:
             forward = functools.partial(self.forward, stats=stats)
         out = translate_tiled(padded, forward, side, min(self.overlap, side // 2),

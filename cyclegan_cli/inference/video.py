@@ -118,7 +118,7 @@ def video_output(src: Path, out: Path, single: bool) -> Path:
 def translate_video(translator, src: str | os.PathLike[str], dst: str | os.PathLike[str], *,
                     batch_size: int = 8, fps: float | None = None, codec: str | None = None,
                     quality: float | None = 7.0, start: int = 0, end: int | None = None,
-                    every: int = 1, audio: bool = True,
+                    every: int = 1, audio: bool = True, stabilize: float | None = None,
                     on_progress: Callable[[int], None] | None = None) -> int:
     """Translate ``src`` frame by frame into ``dst`` (any container ffmpeg writes); returns
     the number of frames written.
@@ -126,7 +126,9 @@ def translate_video(translator, src: str | os.PathLike[str], dst: str | os.PathL
     ``start``/``end`` (frame indices, end exclusive) and ``every`` pick part of the clip; the
     output keeps the frame rate (divided by ``every``) unless ``fps`` is given. ``codec`` and
     ``quality`` (0-10, imageio-ffmpeg's scale) set the encoder. The audio track is copied when
-    there is one, the whole clip is used, and the container takes audio.
+    there is one, the whole clip is used, and the container takes audio. ``stabilize`` (a
+    window in frames) normalises every frame with statistics averaged over time
+    (:class:`~cyclegan_cli.inference.stabilize.Stabilizer`), which reduces flicker.
     """
     src, dst = Path(src), Path(dst)
     if batch_size < 1 or every < 1 or start < 0 or (end is not None and end <= start):
@@ -137,6 +139,11 @@ def translate_video(translator, src: str | os.PathLike[str], dst: str | os.PathL
     if suffix not in VIDEO_EXTENSIONS:
         raise VideoError(f"{dst}: unknown video container {suffix or '(none)'}; use one of "
                          f"{', '.join(VIDEO_EXTENSIONS)}")
+    translate = translator.translate_batch
+    if stabilize:
+        from cyclegan_cli.inference.stabilize import Stabilizer
+
+        translate = Stabilizer(translator, stabilize).translate
     info = probe_video(src)
     whole = start == 0 and end is None and every == 1
     audio_codec = _AUDIO.get(suffix) if audio and whole and info.audio_codec else None
@@ -160,7 +167,7 @@ def translate_video(translator, src: str | os.PathLike[str], dst: str | os.PathL
             with contextlib.closing(raw):
                 for batch in _batches(raw, info.width, info.height, batch_size, start, end,
                                       every):
-                    for frame in translator.translate_batch(batch):
+                    for frame in translate(batch):
                         writer.send(np.ascontiguousarray(frame))
                     written += len(batch)
                     if on_progress is not None:
