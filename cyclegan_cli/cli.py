@@ -337,6 +337,10 @@ def translate(
     quality: Annotated[float, typer.Option(help="Videos: encoder quality, 0-10.")] = 7.0,
     audio: Annotated[bool, typer.Option(help="Videos: copy the audio track (whole clips "
                                              "only).")] = True,
+    to_video: Annotated[Optional[Path], typer.Option(  # noqa: UP045
+        help="Frame folders: assemble the translated frames (natural order: frame_2 before "
+             "frame_10) into this video file at --fps (default 25).", show_default=False)]
+    = None,
     stabilize: Annotated[bool, typer.Option(
         help="Videos: less flicker; normalise every frame with statistics averaged over "
              "time instead of its own (about twice the compute).")] = False,
@@ -362,6 +366,11 @@ def translate(
         raise CganError("--batch-size must be >= 1 and --tile >= 16")
     videos = [p for p in paths if p.is_file() and is_video(p)]
     images = [p for p in paths if p not in videos]
+    # frame folders: to a video, or in order when --stabilize carries statistics between frames
+    sequences = [p for p in images if p.is_dir()] if to_video or stabilize else []
+    if to_video and (len(sequences) != 1 or len(paths) != 1):
+        raise CganError("--to-video takes exactly one folder of frames")
+    images = [p for p in images if p not in sequences]
     jobs = plan_jobs(images, out, fmt, allow_inside_input) if images else []
     model_path, found_backend = resolve_model(model, direction or "AtoB")
     backend = backend or found_backend
@@ -376,6 +385,11 @@ def translate(
                                     batch_size=batch_size, start=start, end=end, every=every,
                                     fps=fps, codec=codec, quality=quality, audio=audio,
                                     stabilize=stabilize_frames if stabilize else None)
+    for folder in sequences:
+        failed += _translate_sequence(translator, folder, to_video or out / folder.name,
+                                      console, quiet=quiet, fps=fps or 25.0,
+                                      batch_size=batch_size, codec=codec, quality=quality,
+                                      stabilize=stabilize_frames if stabilize else None)
     if jobs:
         console.print(f"{len(jobs)} image(s), {info.domain_from} → {info.domain_to} "
                       f"({info.direction}, {model_path}) → [bold]{out}[/]", highlight=False)
@@ -392,6 +406,27 @@ def translate(
         err_console.print(f"[red]failed:[/] {src}: {reason}", highlight=False, soft_wrap=True)
     if failed:
         raise typer.Exit(1)
+
+
+def _translate_sequence(translator: Any, folder: Path, dst: Path, console: Console, *,
+                        quiet: bool, **options: Any) -> list[tuple[Path, str]]:
+    """Translate a folder of numbered frames in order (into frames, or a video file)."""
+    from cyclegan_cli.inference.frames import frame_files, translate_frames
+    from cyclegan_cli.progress import image_progress
+
+    try:
+        total = len(frame_files(folder))
+        console.print(f"{folder}: {total} frames → [bold]{dst}[/]", highlight=False)
+        progress = image_progress(console, "translating", "frames", disable=quiet,
+                                  rate_unit="fps")
+        with progress:
+            task = progress.add_task("", total=total)
+            n = translate_frames(translator, folder, dst, on_progress=functools.partial(
+                progress.advance, task), **options)
+        console.print(f"[green]{n} frames written[/] to {dst}", highlight=False)
+    except CganError as exc:
+        return [(folder, str(exc))]
+    return []
 
 
 def _translate_videos(translator: Any, videos: list[Path], out: Path, console: Console, *,

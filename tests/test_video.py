@@ -229,3 +229,67 @@ def test_cli_stabilize(clips, tmp_path) -> None:
                                       "--stabilize-frames", "4"])
     assert result.exit_code == 0, result.output
     assert probe_video(out).frames == FRAMES
+
+
+# -- folders of numbered frames -----------------------------------------------------------------
+def _frame_folder(root: Path, n: int = 12) -> Path:
+    from PIL import Image
+
+    folder = root / "frames"
+    folder.mkdir()
+    for i, frame in enumerate(_pan(n, 96, 64)):  # names that sort wrongly as plain text
+        Image.fromarray(frame).save(folder / f"frame_{i + 1}.png")
+    return folder
+
+
+def test_natural_order() -> None:
+    from cyclegan_cli.inference.frames import natural_key
+
+    names = ["frame_10.png", "frame_2.png", "frame_1.png", "Frame_3.png"]
+    assert sorted(names, key=lambda n: natural_key(Path(n))) == [
+        "frame_1.png", "frame_2.png", "Frame_3.png", "frame_10.png"]
+
+
+def test_frame_folder_to_frames_and_to_video(model, tmp_path) -> None:
+    from cyclegan_cli.data.images import load_rgb
+    from cyclegan_cli.inference.frames import frame_files, translate_frames
+
+    folder = _frame_folder(tmp_path)
+    files = frame_files(folder)
+    assert [p.name for p in files][:3] == ["frame_1.png", "frame_2.png", "frame_3.png"]
+    out = tmp_path / "out"
+    assert translate_frames(model, folder, out, batch_size=5) == 12
+    for p in files:  # each frame is its own translation, under the same name
+        np.testing.assert_array_equal(load_rgb(out / p.name),
+                                      model.translate_array(load_rgb(p)))
+    clip = tmp_path / "clip.mp4"
+    assert translate_frames(model, folder, clip, fps=10) == 12
+    info = probe_video(clip)
+    assert (info.frames, info.width, info.height, info.fps) == (12, 96, 64, 10.0)
+    # the video's frames are in natural order: each is closest to its own translated frame
+    got = _read(clip)
+    expected = [load_rgb(out / p.name) for p in files]
+    for i, g in enumerate(got):
+        errors = [np.abs(g.astype(int) - e).mean() for e in expected]
+        assert int(np.argmin(errors)) == i
+
+
+def test_frame_folder_round_trip_through_the_cli(tmp_path) -> None:
+    folder = _frame_folder(tmp_path, 6)
+    runner = CliRunner()
+    clip = tmp_path / "clip.mp4"
+    result = runner.invoke(app, ["translate", "-m", "golden_hour", "--direction", "AtoB",
+                                 str(folder), "--to-video", str(clip), "--fps", "8", "-q"])
+    assert result.exit_code == 0, result.output
+    assert probe_video(clip).frames == 6 and probe_video(clip).fps == 8.0
+    steady = tmp_path / "steady"
+    result = runner.invoke(app, ["translate", "-m", "golden_hour", "--direction", "AtoB",
+                                 str(folder), "-o", str(steady), "--stabilize", "-q"])
+    assert result.exit_code == 0, result.output
+    assert sorted(p.name for p in (steady / "frames").iterdir()) == sorted(
+        p.name for p in folder.iterdir())
+    (folder / "odd.png").write_bytes((folder / "frame_1.png").read_bytes()[:10])
+    result = runner.invoke(app, ["translate", "-m", "golden_hour", "--direction", "AtoB",
+                                 str(folder), "--to-video", str(tmp_path / "bad.mp4"), "-q"])
+    assert result.exit_code == 1 and "odd.png" in result.output
+    assert not (tmp_path / "bad.mp4").exists()

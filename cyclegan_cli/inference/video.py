@@ -148,37 +148,61 @@ def translate_video(translator, src: str | os.PathLike[str], dst: str | os.PathL
     whole = start == 0 and end is None and every == 1
     audio_codec = _AUDIO.get(suffix) if audio and whole and info.audio_codec else None
     rate = fps or info.fps / every
+    _, raw = _frames(src)
+
+    def translated() -> Iterator[list[np.ndarray]]:
+        with contextlib.closing(raw):
+            for batch in _batches(raw, info.width, info.height, batch_size, start, end, every):
+                yield translate(batch)
+                if on_progress is not None:
+                    on_progress(len(batch))
+
+    written = write_video(translated(), dst, (info.width, info.height), rate, codec=codec,
+                          quality=quality, audio_from=src if audio_codec else None)
+    if written == 0:
+        raise VideoError(f"{src}: no frames in the chosen range")
+    return written
+
+
+def write_video(batches: Iterator[list[np.ndarray]], dst: Path, size: tuple[int, int],
+                fps: float, *, codec: str | None = None, quality: float | None = 7.0,
+                audio_from: Path | None = None) -> int:
+    """Encode batches of HxWx3 uint8 frames (``size`` = (width, height)) into ``dst``
+    atomically: written under a temporary name and renamed once complete, removed on any
+    error or interruption. ``audio_from``: a file whose audio track is copied in."""
+    suffix = dst.suffix.lower()
+    if suffix not in VIDEO_EXTENSIONS:
+        raise VideoError(f"{dst}: unknown video container {suffix or '(none)'}; use one of "
+                         f"{', '.join(VIDEO_EXTENSIONS)}")
+    width, height = size
     dst.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp_name = tempfile.mkstemp(prefix=f".{dst.stem}.", suffix=dst.suffix, dir=dst.parent)
     os.close(fd)
     tmp = Path(tmp_name)
     written = 0
     try:
-        _, raw = _frames(src)
         writer = _ffmpeg().write_frames(  # type: ignore[attr-defined]
-            str(tmp), (info.width, info.height), fps=rate, codec=codec or _CODECS[suffix],
+            str(tmp), (width, height), fps=fps, codec=codec or _CODECS[suffix],
             quality=None if suffix == ".gif" else quality, macro_block_size=1,
             pix_fmt_out=("rgb8" if suffix == ".gif" else "yuv420p"
-                         if info.width % 2 == 0 and info.height % 2 == 0 else "yuv444p"),
+                         if width % 2 == 0 and height % 2 == 0 else "yuv444p"),
             output_params=["-y"], ffmpeg_log_level="error",
-            audio_path=str(src) if audio_codec else None, audio_codec=audio_codec)
+            audio_path=str(audio_from) if audio_from else None,
+            audio_codec=_AUDIO.get(suffix) if audio_from else None)
         writer.send(None)
         try:
-            with contextlib.closing(raw):
-                for batch in _batches(raw, info.width, info.height, batch_size, start, end,
-                                      every):
-                    for frame in translate(batch):
-                        writer.send(np.ascontiguousarray(frame))
-                    written += len(batch)
-                    if on_progress is not None:
-                        on_progress(len(batch))
+            for batch in batches:
+                for frame in batch:
+                    writer.send(np.ascontiguousarray(frame))
+                written += len(batch)
         finally:
             writer.close()
-        if written == 0:
-            raise VideoError(f"{src}: no frames in the chosen range")
-        os.replace(tmp, dst)
+        if written:
+            os.replace(tmp, dst)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
             tmp.unlink()
         raise
+    with contextlib.suppress(FileNotFoundError):
+        tmp.unlink()  # nothing was written
     return written
