@@ -113,6 +113,16 @@ def test_unreadable_videos_are_clear_errors(clips, model, tmp_path, content) -> 
     assert not (tmp_path / "out.mp4").exists()
 
 
+def test_clip_without_video_frames(model, tmp_path) -> None:
+    audio_only = tmp_path / "tone.mp4"
+    subprocess.run([imageio_ffmpeg.get_ffmpeg_exe(), "-y", "-loglevel", "error", "-f", "lavfi",
+                    "-i", "sine=frequency=440:duration=0.5", "-c:a", "aac", str(audio_only)],
+                   check=True)
+    with pytest.raises(VideoError, match="tone.mp4: the file has no video stream"):
+        translate_video(model, audio_only, tmp_path / "out.mp4")
+    assert not (tmp_path / "out.mp4").exists()
+
+
 def test_bad_arguments(clips, model, tmp_path) -> None:
     with pytest.raises(VideoError, match="unknown video container"):
         translate_video(model, clips["plain"], tmp_path / "out.xyz")

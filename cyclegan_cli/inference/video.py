@@ -64,9 +64,22 @@ def _frames(path: Path) -> tuple[dict, Iterator[bytes]]:
         meta = next(reader)
     except (OSError, RuntimeError, StopIteration) as exc:
         reader.close()
+        streams = _streams(path)
+        if streams and "Video:" not in streams:
+            raise VideoError(f"{path}: the file has no video stream (0 frames)") from None
         first = str(exc).strip().splitlines()[-1][:160] if str(exc).strip() else "no stream"
         raise VideoError(f"{path}: not a readable video ({first})") from None
     return meta, reader
+
+
+def _streams(path: Path) -> str:
+    """ffmpeg's description of the file's streams ('' when it cannot parse the file)."""
+    import subprocess
+
+    exe = _ffmpeg().get_ffmpeg_exe()  # type: ignore[attr-defined]
+    run = subprocess.run([exe, "-hide_banner", "-i", str(path)], capture_output=True,
+                         text=True, errors="replace", timeout=60, check=False)
+    return "\n".join(line for line in run.stderr.splitlines() if "Stream #" in line)
 
 
 def probe_video(path: str | os.PathLike[str]) -> VideoInfo:
