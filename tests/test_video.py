@@ -95,6 +95,9 @@ def test_gif_and_ranges(clips, model, tmp_path) -> None:
     gif = tmp_path / "out.gif"
     assert translate_video(model, clips["plain"], gif) == FRAMES
     assert probe_video(gif).frames == FRAMES
+    back = tmp_path / "from_gif.avi"  # a GIF as input, and a chosen codec for the output
+    assert translate_video(model, gif, back, codec="mpeg4", quality=5) == FRAMES
+    assert probe_video(back).codec.startswith("mpeg4")
     part = tmp_path / "part.mp4"
     assert translate_video(model, clips["audio"], part, start=2, end=12, every=2) == 5
     info = probe_video(part)
@@ -303,3 +306,43 @@ def test_frame_folder_round_trip_through_the_cli(tmp_path) -> None:
                                  str(folder), "--to-video", str(tmp_path / "bad.mp4"), "-q"])
     assert result.exit_code == 1 and "odd.png" in result.output
     assert not (tmp_path / "bad.mp4").exists()
+
+
+def test_read_only_containers_are_translated_to_mp4(clips, tmp_path) -> None:
+    import shutil
+
+    flv = tmp_path / "clip.flv"  # ffmpeg reads it by content; the output becomes mp4
+    subprocess.run([imageio_ffmpeg.get_ffmpeg_exe(), "-y", "-loglevel", "error", "-i",
+                    str(clips["plain"]), "-c:v", "flv1", str(flv)], check=True)
+    result = CliRunner().invoke(app, ["translate", "-m", "golden_hour", "--direction", "AtoB",
+                                      str(flv), "-o", str(tmp_path / "out"), "-q"])
+    assert result.exit_code == 0, result.output
+    assert probe_video(tmp_path / "out" / "clip.mp4").frames == FRAMES
+    shutil.rmtree(tmp_path / "out")
+
+
+def test_memory_stays_flat_with_clip_length(tmp_path) -> None:
+    """Peak memory of a 10× longer clip is within a few MB of the short one's (streaming)."""
+    import sys
+
+    script = (
+        "import resource, sys\n"
+        "from cyclegan_cli.inference import load_model\n"
+        "from cyclegan_cli.inference.resolve import SHIPPED_DIR\n"
+        "from cyclegan_cli.inference.video import translate_video\n"
+        "t = load_model(SHIPPED_DIR / 'golden_hour-AtoB.onnx', threads=1)\n"
+        "n = translate_video(t, sys.argv[1], sys.argv[2])\n"
+        "print(n, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)\n"
+    )
+    peaks = {}
+    for n in (16, 160):
+        frames = [np.ascontiguousarray(np.roll(_pan(1, 256, 144)[0], i, axis=1))
+                  for i in range(n)]
+        src = _write(tmp_path / f"c{n}.mp4", frames, fps=25)
+        run = subprocess.run([sys.executable, "-c", script, str(src), str(tmp_path / f"o{n}.mp4")],
+                             capture_output=True, text=True, timeout=300, check=True)
+        count, peak_kb = map(int, run.stdout.split())
+        assert count == n
+        peaks[n] = peak_kb / 1024
+    # 144 more frames of 256×144 held in memory would be 16 MB of uint8 alone
+    assert peaks[160] < peaks[16] + 12, peaks

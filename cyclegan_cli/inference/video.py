@@ -19,7 +19,8 @@ import numpy as np
 
 from cyclegan_cli.errors import CganError
 
-VIDEO_EXTENSIONS = (".mp4", ".mov", ".mkv", ".webm", ".avi", ".gif", ".m4v")
+VIDEO_EXTENSIONS = (".mp4", ".mov", ".mkv", ".webm", ".avi", ".gif", ".m4v")  # in and out
+READ_ONLY_EXTENSIONS = (".flv", ".mpg", ".mpeg", ".wmv", ".ts", ".m2ts", ".3gp")  # in only
 # Codec and pixel format ffmpeg gets for each output container (None: ffmpeg's default).
 _CODECS = {".mp4": "libx264", ".m4v": "libx264", ".mov": "libx264", ".mkv": "libx264",
            ".avi": "libx264", ".webm": "libvpx-vp9", ".gif": "gif"}
@@ -45,8 +46,8 @@ class VideoInfo:
 
 
 def is_video(path: str | os.PathLike[str]) -> bool:
-    """Whether ``path`` has a video container's extension."""
-    return Path(path).suffix.lower() in VIDEO_EXTENSIONS
+    """Whether ``path`` has the extension of a video container ffmpeg reads."""
+    return Path(path).suffix.lower() in VIDEO_EXTENSIONS + READ_ONLY_EXTENSIONS
 
 
 def _ffmpeg() -> object:
@@ -120,12 +121,14 @@ def _batches(raw: Iterator[bytes], width: int, height: int, size: int, start: in
 
 def video_output(src: Path, out: Path, single: bool) -> Path:
     """Where a video's translation goes: ``out`` itself when it names a video file and there
-    is one input video, else ``out/<name>`` with the input's container."""
+    is one input video, else ``out/<name>`` with the input's container (mp4 for containers
+    that are only read)."""
     if single and out.suffix.lower() in VIDEO_EXTENSIONS:
         return out
     if out.suffix.lower() in VIDEO_EXTENSIONS:
         raise VideoError(f"{out}: several videos need an output folder, not a file name")
-    return out / src.name
+    suffix = src.suffix if src.suffix.lower() in VIDEO_EXTENSIONS else ".mp4"
+    return out / (src.stem + suffix)
 
 
 def translate_video(translator, src: str | os.PathLike[str], dst: str | os.PathLike[str], *,
