@@ -346,3 +346,23 @@ def test_memory_stays_flat_with_clip_length(tmp_path) -> None:
         peaks[n] = peak_kb / 1024
     # 144 more frames of 256×144 held in memory would be 16 MB of uint8 alone
     assert peaks[160] < peaks[16] + 12, peaks
+
+
+def test_stabilize_with_the_torch_backend(tiny_data, tmp_path) -> None:
+    import os
+
+    from rich.console import Console
+
+    from cyclegan_cli.training.loop import train
+    from tests.conftest import tiny_config
+
+    cfg = tiny_config(tiny_data, tmp_path / "runs", max_steps=2)
+    run = train(cfg, console=Console(file=open(os.devnull, "w")), quiet=True).run_dir  # noqa: SIM115
+    translator = load_model(run, backend="torch", direction="AtoB")
+    frames = _pan(5, 96, 64)
+    plain = translator.translate_batch(frames)
+    one = _stabilized(translator, frames, 1.0)  # per-frame statistics through the hooks
+    assert max(np.abs(a.astype(int) - b).max() for a, b in zip(plain, one, strict=True)) <= 1
+    steady = _stabilized(translator, frames, 8.0)
+    assert max(np.abs(a.astype(int) - b).mean() for a, b in zip(plain, steady,
+                                                                strict=True)) > 0
