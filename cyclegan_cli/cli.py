@@ -439,8 +439,8 @@ def _translate_videos(translator: Any, videos: list[Path], out: Path, console: C
     for src in videos:
         try:
             dst = video_output(src, out, single=len(videos) == 1)
-            clip = probe_video(src)
-            console.print(f"{src}: {clip.frames} frames {clip.width}×{clip.height} at "
+            clip = probe_video(src, exact=False)
+            console.print(f"{src}: ~{clip.frames} frames {clip.width}×{clip.height} at "
                           f"{clip.fps:g} fps → [bold]{dst}[/]", highlight=False)
             progress = image_progress(console, "translating", "frames", disable=quiet,
                                       rate_unit="fps")

@@ -21,7 +21,7 @@ from cyclegan_cli.errors import CganError
 
 VIDEO_EXTENSIONS = (".mp4", ".mov", ".mkv", ".webm", ".avi", ".gif", ".m4v")  # in and out
 READ_ONLY_EXTENSIONS = (".flv", ".mpg", ".mpeg", ".wmv", ".ts", ".m2ts", ".3gp")  # in only
-# Codec and pixel format ffmpeg gets for each output container (None: ffmpeg's default).
+# The video and audio encoders used for each output container unless --codec is given.
 _CODECS = {".mp4": "libx264", ".m4v": "libx264", ".mov": "libx264", ".mkv": "libx264",
            ".avi": "libx264", ".webm": "libvpx-vp9", ".gif": "gif"}
 _AUDIO = {".mp4": "aac", ".m4v": "aac", ".mov": "aac", ".mkv": "aac", ".avi": "mp3",
@@ -83,22 +83,30 @@ def _streams(path: Path) -> str:
     return "\n".join(line for line in run.stderr.splitlines() if "Stream #" in line)
 
 
-def probe_video(path: str | os.PathLike[str]) -> VideoInfo:
-    """Size, frame rate, frame count (decoded, so exact), codec and audio codec of a clip."""
+def probe_video(path: str | os.PathLike[str], exact: bool = True) -> VideoInfo:
+    """Size, frame rate, frame count, codec and audio codec of a clip.
+
+    With ``exact`` the frames are counted by decoding the clip (as long as a pass over it);
+    otherwise the count is duration × frame rate from the header (for progress bars).
+    """
     path = Path(path)
     if not path.is_file():
         raise VideoError(f"{path}: no such file")
     meta, reader = _frames(path)
     reader.close()
-    try:
-        frames, _ = _ffmpeg().count_frames_and_secs(str(path))  # type: ignore[attr-defined]
-    except (OSError, RuntimeError) as exc:
-        raise VideoError(f"{path}: cannot count its frames ({exc})") from None
+    fps = float(meta.get("fps") or 25.0)
+    if exact:
+        try:
+            frames, _ = _ffmpeg().count_frames_and_secs(str(path))  # type: ignore[attr-defined]
+        except (OSError, RuntimeError) as exc:
+            raise VideoError(f"{path}: cannot count its frames ({exc})") from None
+    else:
+        frames = max(1, round(float(meta.get("duration") or 0) * fps))
     width, height = meta["size"]
     if frames == 0 or width == 0 or height == 0:
         raise VideoError(f"{path}: the clip has no frames")
     audio = meta.get("audio_codec")
-    return VideoInfo(path, int(width), int(height), float(meta.get("fps") or 25.0), int(frames),
+    return VideoInfo(path, int(width), int(height), fps, int(frames),
                      str(meta.get("codec", "?")).strip(", "),
                      str(audio).strip(", ") if audio else None)
 
@@ -160,7 +168,7 @@ def translate_video(translator, src: str | os.PathLike[str], dst: str | os.PathL
         from cyclegan_cli.inference.stabilize import Stabilizer
 
         translate = Stabilizer(translator, stabilize).translate
-    info = probe_video(src)
+    info = probe_video(src, exact=False)
     whole = start == 0 and end is None and every == 1
     audio_codec = _AUDIO.get(suffix) if audio and whole and info.audio_codec else None
     rate = fps or info.fps / every
