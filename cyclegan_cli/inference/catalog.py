@@ -49,7 +49,7 @@ def read_entry(path: Path) -> ModelEntry:
         reason = str(exc).strip().splitlines()[0][:120] if str(exc).strip() else "unreadable"
         return ModelEntry(stem, path, "?", "?", "?", "?", "?", size, reason)
     return ModelEntry(stem, path, info.direction, info.domain_from, info.domain_to,
-                      info.architecture, props.get("cyclegan_cli.precision", "fp32"), size)
+                      info.architecture, info.precision, size)
 
 
 def list_models(folders: list[Path]) -> list[ModelEntry]:

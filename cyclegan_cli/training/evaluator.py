@@ -60,39 +60,32 @@ class TrainingEvaluator:
         self.target = Path(cfg.eval_target) if cfg.eval_target else None
         self.metric = "psnr" if self.target else "cycle_psnr"
         self.csv = run_path / "eval.csv"
-        self.best = self._best_so_far()
         self.started = time.monotonic()
-        self.offset = self._last_seconds()  # training time before a resume
+        self._load(self._rows())
 
-    def _last_seconds(self) -> float:
+    def _rows(self) -> list[dict[str, str]]:
         if not self.csv.exists():
-            return 0.0
+            return []
         with self.csv.open(newline="") as fh:
-            rows = list(csv.DictReader(fh))
-        return float(rows[-1].get("seconds") or 0.0) if rows else 0.0
+            return list(csv.DictReader(fh))
 
-    def _best_so_far(self) -> float:
-        """Best score already in eval.csv (a resumed run keeps its best)."""
-        if not self.csv.exists():
-            return -math.inf
-        with self.csv.open(newline="") as fh:
-            values = [float(r["value"]) for r in csv.DictReader(fh)
-                      if r.get("metric") == self.metric and r.get("value")]
-        return max(values, default=-math.inf)
-
-    def _truncate_after(self, step: int) -> None:
-        """Drop rows past ``step`` (written after the checkpoint a resumed run starts from)."""
-        if not self.csv.exists():
-            return
-        with self.csv.open(newline="") as fh:
-            rows = [r for r in csv.DictReader(fh) if int(r["step"]) <= step]
-        lines = [",".join(COLUMNS)] + [",".join(r.get(c) or "" for c in COLUMNS) for r in rows]
-        atomic_write_text(self.csv, "\n".join(lines) + "\n")
-        self.best = self._best_so_far()
+    def _load(self, rows: list[dict[str, str]]) -> None:
+        """Best score and training time so far from eval.csv's rows (a resumed run keeps
+        its best, and its curve's time axis continues)."""
+        values = [float(r["value"]) for r in rows
+                  if r.get("metric") == self.metric and r.get("value")]
+        self.best = max(values, default=-math.inf)
+        self.offset = float(rows[-1].get("seconds") or 0.0) if rows else 0.0
 
     def resume_at(self, step: int) -> None:
-        self._truncate_after(step)
-        self.offset = self._last_seconds()
+        """Drop rows past ``step`` (written after the checkpoint a resumed run starts from)."""
+        rows = self._rows()
+        kept = [r for r in rows if int(r["step"]) <= step]
+        if len(kept) != len(rows):
+            lines = [",".join(COLUMNS)] + [",".join(r.get(c) or "" for c in COLUMNS)
+                                           for r in kept]
+            atomic_write_text(self.csv, "\n".join(lines) + "\n")
+        self._load(kept)
 
     def __call__(self, model: torch.nn.Module, device: torch.device, step: int,
                  epoch: int) -> EvalResult:

@@ -319,11 +319,14 @@ class _Run:
         }
         save_checkpoint(self.run.latest, state)
         if numbered_epoch is not None:
-            target = self.run.epoch_checkpoint(numbered_epoch)
-            tmp = target.with_name(f".{target.name}.tmp")
-            shutil.copyfile(self.run.latest, tmp)
-            tmp.replace(target)
+            self._copy_latest(self.run.epoch_checkpoint(numbered_epoch))
         self.last_save = time.monotonic()
+
+    def _copy_latest(self, target: Path) -> None:
+        """Copy the latest checkpoint to ``target`` atomically (temporary file, then rename)."""
+        tmp = target.with_name(f".{target.name}.tmp")
+        shutil.copyfile(self.run.latest, tmp)
+        tmp.replace(target)
 
     def evaluate(self, shown: _Display) -> None:
         """Score the held-out split; keep ``best.pt`` when the score improves."""
@@ -334,10 +337,7 @@ class _Run:
                 + (" (best so far; saved best.pt)" if result.improved else ""))
         if result.improved:
             self.save()
-            best = self.run.checkpoints / "best.pt"
-            tmp = best.with_name(".best.pt.tmp")
-            shutil.copyfile(self.run.latest, tmp)
-            tmp.replace(best)
+            self._copy_latest(self.run.checkpoints / "best.pt")
         shown.message(text)
 
     # -- the loop ------------------------------------------------------------------------------
