@@ -432,7 +432,12 @@ def _translate_sequence(translator: Any, folder: Path, dst: Path, console: Conso
 def _translate_videos(translator: Any, videos: list[Path], out: Path, console: Console, *,
                       quiet: bool, **options: Any) -> list[tuple[Path, str]]:
     """Stream each video through the translator; (video, reason) for each one that failed."""
-    from cyclegan_cli.inference.video import probe_video, translate_video, video_output
+    from cyclegan_cli.inference.video import (
+        probe_video,
+        selected_frames,
+        translate_video,
+        video_output,
+    )
     from cyclegan_cli.progress import image_progress
 
     failed = []
@@ -445,10 +450,8 @@ def _translate_videos(translator: Any, videos: list[Path], out: Path, console: C
             progress = image_progress(console, "translating", "frames", disable=quiet,
                                       rate_unit="fps")
             with progress:
-                last = clip.frames if options["end"] is None else min(options["end"],
-                                                                      clip.frames)
-                task = progress.add_task("", total=len(range(options["start"], last,
-                                                             max(1, options["every"]))))
+                task = progress.add_task("", total=selected_frames(
+                    clip.frames, options["start"], options["end"], options["every"]))
                 n = translate_video(translator, src, dst, on_progress=functools.partial(
                     progress.advance, task), **options)
             console.print(f"[green]{n} frames written[/] to {dst}", highlight=False)

@@ -14,6 +14,7 @@ from PIL import Image
 from cyclegan_cli.data.images import IMAGE_EXTENSIONS, load_rgb
 from cyclegan_cli.errors import CganError
 from cyclegan_cli.inference.files import save_image
+from cyclegan_cli.inference.stabilize import frame_translator
 from cyclegan_cli.inference.video import VIDEO_EXTENSIONS, VideoError, write_video
 
 _DIGITS = re.compile(r"(\d+)")
@@ -61,11 +62,7 @@ def translate_frames(translator, folder: str | os.PathLike[str], out: str | os.P
     """
     files = frame_files(folder)
     out = Path(out)
-    translate = translator.translate_batch
-    if stabilize:
-        from cyclegan_cli.inference.stabilize import Stabilizer
-
-        translate = Stabilizer(translator, stabilize).translate
+    translate = frame_translator(translator, stabilize)
 
     def translated() -> Iterator[list[np.ndarray]]:
         for batch in _batches(files, batch_size):

@@ -9,7 +9,7 @@ frames, and translates each frame with the averaged statistics (the apply pass).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 
@@ -54,6 +54,14 @@ class Stabilizer:
                     for f, s in zip(frames, smoothed, strict=True)]
         stacked = [np.concatenate([s[k] for s in smoothed]) for k in range(len(smoothed[0]))]
         return list(float_to_uint8(t.forward(list(frames), stacked)))
+
+
+def frame_translator(translator, stabilize: float | None
+                     ) -> Callable[[Sequence[np.ndarray]], list[np.ndarray]]:
+    """What translates a video's successive batches of frames: the translator's own
+    ``translate_batch``, or with ``stabilize`` (a window in frames) a :class:`Stabilizer`."""
+    return Stabilizer(translator, stabilize).translate if stabilize else \
+        translator.translate_batch
 
 
 def flicker(inputs: Sequence[np.ndarray], outputs: Sequence[np.ndarray],

@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from cyclegan_cli.errors import CganError
+from cyclegan_cli.inference.stabilize import frame_translator
 
 VIDEO_EXTENSIONS = (".mp4", ".mov", ".mkv", ".webm", ".avi", ".gif", ".m4v")  # in and out
 READ_ONLY_EXTENSIONS = (".flv", ".mpg", ".mpeg", ".wmv", ".ts", ".m2ts", ".3gp")  # in only
@@ -60,6 +61,8 @@ def _ffmpeg() -> object:
 
 def _frames(path: Path) -> tuple[dict, Iterator[bytes]]:
     """(metadata, generator of raw RGB24 frames); a clear error when ffmpeg cannot read it."""
+    if not path.is_file():
+        raise VideoError(f"{path}: no such file")
     reader = _ffmpeg().read_frames(str(path), pix_fmt="rgb24")  # type: ignore[attr-defined]
     try:
         meta = next(reader)
@@ -83,6 +86,22 @@ def _streams(path: Path) -> str:
     return "\n".join(line for line in run.stderr.splitlines() if "Stream #" in line)
 
 
+def _info(path: Path, meta: dict, frames: int) -> VideoInfo:
+    width, height = meta["size"]
+    if frames == 0 or width == 0 or height == 0:
+        raise VideoError(f"{path}: the clip has no frames")
+    fps = float(meta.get("fps") or 25.0)
+    audio = meta.get("audio_codec")
+    return VideoInfo(path, int(width), int(height), fps, int(frames),
+                     str(meta.get("codec", "?")).strip(", "),
+                     str(audio).strip(", ") if audio else None)
+
+
+def _header_frames(meta: dict) -> int:
+    """Frame count from the header: duration × frame rate (for progress bars)."""
+    return max(1, round(float(meta.get("duration") or 0) * float(meta.get("fps") or 25.0)))
+
+
 def probe_video(path: str | os.PathLike[str], exact: bool = True) -> VideoInfo:
     """Size, frame rate, frame count, codec and audio codec of a clip.
 
@@ -90,25 +109,20 @@ def probe_video(path: str | os.PathLike[str], exact: bool = True) -> VideoInfo:
     otherwise the count is duration × frame rate from the header (for progress bars).
     """
     path = Path(path)
-    if not path.is_file():
-        raise VideoError(f"{path}: no such file")
     meta, reader = _frames(path)
     reader.close()
-    fps = float(meta.get("fps") or 25.0)
-    if exact:
-        try:
-            frames, _ = _ffmpeg().count_frames_and_secs(str(path))  # type: ignore[attr-defined]
-        except (OSError, RuntimeError) as exc:
-            raise VideoError(f"{path}: cannot count its frames ({exc})") from None
-    else:
-        frames = max(1, round(float(meta.get("duration") or 0) * fps))
-    width, height = meta["size"]
-    if frames == 0 or width == 0 or height == 0:
-        raise VideoError(f"{path}: the clip has no frames")
-    audio = meta.get("audio_codec")
-    return VideoInfo(path, int(width), int(height), fps, int(frames),
-                     str(meta.get("codec", "?")).strip(", "),
-                     str(audio).strip(", ") if audio else None)
+    if not exact:
+        return _info(path, meta, _header_frames(meta))
+    try:
+        frames, _ = _ffmpeg().count_frames_and_secs(str(path))  # type: ignore[attr-defined]
+    except (OSError, RuntimeError) as exc:
+        raise VideoError(f"{path}: cannot count its frames ({exc})") from None
+    return _info(path, meta, frames)
+
+
+def selected_frames(total: int, start: int = 0, end: int | None = None, every: int = 1) -> int:
+    """How many of ``total`` frames ``start``/``end``/``every`` pick."""
+    return len(range(start, total if end is None else min(end, total), max(1, every)))
 
 
 def _batches(raw: Iterator[bytes], width: int, height: int, size: int, start: int, end: int | None,
@@ -159,33 +173,32 @@ def translate_video(translator, src: str | os.PathLike[str], dst: str | os.PathL
         raise VideoError("need batch size >= 1, --every >= 1 and 0 <= --start < --end")
     if src.resolve() == dst.resolve():
         raise VideoError(f"{dst}: the output would overwrite the input")
-    suffix = dst.suffix.lower()
-    if suffix not in VIDEO_EXTENSIONS:
-        raise VideoError(f"{dst}: unknown video container {suffix or '(none)'}; use one of "
-                         f"{', '.join(VIDEO_EXTENSIONS)}")
-    translate = translator.translate_batch
-    if stabilize:
-        from cyclegan_cli.inference.stabilize import Stabilizer
+    _check_container(dst)
+    translate = frame_translator(translator, stabilize)
+    meta, raw = _frames(src)
+    with contextlib.closing(raw):
+        info = _info(src, meta, _header_frames(meta))
+        whole = start == 0 and end is None and every == 1
+        copy_audio = audio and whole and info.audio_codec is not None
 
-        translate = Stabilizer(translator, stabilize).translate
-    info = probe_video(src, exact=False)
-    whole = start == 0 and end is None and every == 1
-    audio_codec = _AUDIO.get(suffix) if audio and whole and info.audio_codec else None
-    rate = fps or info.fps / every
-    _, raw = _frames(src)
-
-    def translated() -> Iterator[list[np.ndarray]]:
-        with contextlib.closing(raw):
+        def translated() -> Iterator[list[np.ndarray]]:
             for batch in _batches(raw, info.width, info.height, batch_size, start, end, every):
                 yield translate(batch)
                 if on_progress is not None:
                     on_progress(len(batch))
 
-    written = write_video(translated(), dst, (info.width, info.height), rate, codec=codec,
-                          quality=quality, audio_from=src if audio_codec else None)
+        written = write_video(translated(), dst, (info.width, info.height),
+                              fps or info.fps / every, codec=codec, quality=quality,
+                              audio_from=src if copy_audio else None)
     if written == 0:
         raise VideoError(f"{src}: no frames in the chosen range")
     return written
+
+
+def _check_container(dst: Path) -> None:
+    if dst.suffix.lower() not in VIDEO_EXTENSIONS:
+        raise VideoError(f"{dst}: unknown video container {dst.suffix.lower() or '(none)'}; "
+                         f"use one of {', '.join(VIDEO_EXTENSIONS)}")
 
 
 def write_video(batches: Iterator[list[np.ndarray]], dst: Path, size: tuple[int, int],
@@ -194,10 +207,8 @@ def write_video(batches: Iterator[list[np.ndarray]], dst: Path, size: tuple[int,
     """Encode batches of HxWx3 uint8 frames (``size`` = (width, height)) into ``dst``
     atomically: written under a temporary name and renamed once complete, removed on any
     error or interruption. ``audio_from``: a file whose audio track is copied in."""
+    _check_container(dst)
     suffix = dst.suffix.lower()
-    if suffix not in VIDEO_EXTENSIONS:
-        raise VideoError(f"{dst}: unknown video container {suffix or '(none)'}; use one of "
-                         f"{', '.join(VIDEO_EXTENSIONS)}")
     width, height = size
     dst.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp_name = tempfile.mkstemp(prefix=f".{dst.stem}.", suffix=dst.suffix, dir=dst.parent)
