@@ -206,7 +206,8 @@ def write_video(batches: Iterator[list[np.ndarray]], dst: Path, size: tuple[int,
                 audio_from: Path | None = None) -> int:
     """Encode batches of HxWx3 uint8 frames (``size`` = (width, height)) into ``dst``
     atomically: written under a temporary name and renamed once complete, removed on any
-    error or interruption. ``audio_from``: a file whose audio track is copied in."""
+    error or interruption. ``audio_from``: a file whose audio track is copied in (not into
+    a GIF, which has none)."""
     _check_container(dst)
     suffix = dst.suffix.lower()
     width, height = size
@@ -222,7 +223,7 @@ def write_video(batches: Iterator[list[np.ndarray]], dst: Path, size: tuple[int,
             pix_fmt_out=("rgb8" if suffix == ".gif" else "yuv420p"
                          if width % 2 == 0 and height % 2 == 0 else "yuv444p"),
             output_params=["-y"], ffmpeg_log_level="error",
-            audio_path=str(audio_from) if audio_from else None,
+            audio_path=str(audio_from) if audio_from and suffix in _AUDIO else None,
             audio_codec=_AUDIO.get(suffix) if audio_from else None)
         writer.send(None)
         try:
