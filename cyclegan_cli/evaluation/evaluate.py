@@ -34,6 +34,8 @@ from cyclegan_cli.evaluation.metrics import (
     ssim,
 )
 
+BATCH = 8  # images per translator call
+
 
 class ArrayTranslator(Protocol):
     def translate_array(self, arr: np.ndarray) -> np.ndarray: ...
@@ -138,42 +140,37 @@ def evaluate(forward: ArrayTranslator, inputs: Sequence[Path], *, model: str = "
     """
     report = EvalReport(model=model, direction=direction)
     truth = _targets(target) if target is not None else {}
-    rows: list[tuple[str, list[np.ndarray]]] = []
-    originals: list[np.ndarray] = []
-    outputs: list[np.ndarray] = []
+    loaded: list[tuple[Path, np.ndarray, np.ndarray | None]] = []
     for path in inputs:
-        name = str(path.name)
         try:
             src = load_rgb(path)
-            goal = None
-            if target is not None:
-                if path.stem not in truth:
-                    raise ImageReadError(path, f"no ground truth named {path.stem}.* in "
-                                               f"{target}")
-                goal = load_rgb(truth[path.stem])
-                if goal.shape != src.shape:
-                    raise ImageReadError(path, f"ground truth {truth[path.stem].name} is "
-                                               f"{goal.shape[1]}x{goal.shape[0]}, the input "
-                                               f"{src.shape[1]}x{src.shape[0]}")
-            out = forward.translate_array(src)
-            score = ImageScore(name)
-            if goal is not None:
-                score.psnr, score.ssim = psnr(out, goal), ssim(out, goal)
-                score.identity_psnr, score.identity_ssim = psnr(src, goal), ssim(src, goal)
-            if backward is not None:
-                score.cycle_psnr = psnr(backward.translate_array(out), src)
-        except (ImageReadError, DataError, ValueError) as exc:
+            loaded.append((path, src, _goal(path, src, truth, target)))
+        except (ImageReadError, DataError) as exc:
             report.failed.append((str(path), getattr(exc, "reason", str(exc))))
             if on_progress:
                 on_progress(1)
-            continue
-        report.images.append(score)
-        originals.append(src)
-        outputs.append(out)
-        if len(rows) < sheet_count:
-            rows.append((name, [src, out] + ([goal] if goal is not None else [])))
+    rows: list[tuple[str, list[np.ndarray]]] = []
+    originals: list[np.ndarray] = []
+    outputs: list[np.ndarray] = []
+    for i in range(0, len(loaded), BATCH):
+        chunk = loaded[i:i + BATCH]
+        outs = _translate(forward, [src for _, src, _ in chunk])
+        backs = (_translate(backward, outs) if backward is not None
+                 else [None] * len(chunk))
+        for (path, src, goal), out, back in zip(chunk, outs, backs, strict=True):
+            score = ImageScore(str(path.name))
+            if goal is not None:
+                score.psnr, score.ssim = psnr(out, goal), ssim(out, goal)
+                score.identity_psnr, score.identity_ssim = psnr(src, goal), ssim(src, goal)
+            if back is not None:
+                score.cycle_psnr = psnr(back, src)
+            report.images.append(score)
+            originals.append(src)
+            outputs.append(out)
+            if len(rows) < sheet_count:
+                rows.append((score.name, [src, out] + ([goal] if goal is not None else [])))
         if on_progress:
-            on_progress(1)
+            on_progress(len(chunk))
     if reference is not None and outputs:
         real = [load_rgb(f) for f in list_images(reference)]
         report.colour_swd = colour_swd(outputs, real)
@@ -191,6 +188,28 @@ def evaluate(forward: ArrayTranslator, inputs: Sequence[Path], *, model: str = "
         columns = ("input", "output", "target") if target is not None else ("input", "output")
         report.sheet = str(contact_sheet(rows, sheet, columns))
     return report
+
+
+def _goal(path: Path, src: np.ndarray, truth: dict[str, Path], target: Path | None
+          ) -> np.ndarray | None:
+    """The ground truth of ``path`` (None without ``target``); ImageReadError when it is
+    missing or its size differs from the input's."""
+    if target is None:
+        return None
+    if path.stem not in truth:
+        raise ImageReadError(path, f"no ground truth named {path.stem}.* in {target}")
+    goal = load_rgb(truth[path.stem])
+    if goal.shape != src.shape:
+        raise ImageReadError(path, f"ground truth {truth[path.stem].name} is "
+                                   f"{goal.shape[1]}x{goal.shape[0]}, the input "
+                                   f"{src.shape[1]}x{src.shape[0]}")
+    return goal
+
+
+def _translate(t: ArrayTranslator, images: list[np.ndarray]) -> list[np.ndarray]:
+    """One batched call where the translator offers it (same-size images share a call)."""
+    batch = getattr(t, "translate_batch", None)
+    return list(batch(images)) if batch is not None else [t.translate_array(x) for x in images]
 
 
 def _feature_distances(report: EvalReport, features: Features, originals: list[np.ndarray],
