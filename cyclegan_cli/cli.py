@@ -244,7 +244,7 @@ def export(
         help="Also write an int8 model (static QDQ quantization calibrated on sample photos) "
              "and report its PSNR against fp32.", show_default=False)] = None,
     domain_from: Annotated[Optional[str], typer.Option(  # noqa: UP045
-        help="Name of the source domain (runs: domain A, the source of AtoB) [default: from "
+        help="Name of the source domain (runs: domain A, the source of AtoB) \\[default: from "
              "the training folders].", show_default=False)] = None,
     domain_to: Annotated[Optional[str], typer.Option(  # noqa: UP045
         help="Name of the target domain (runs: domain B).", show_default=False)] = None,
@@ -304,7 +304,7 @@ def translate(
     model: Annotated[str, typer.Option("--model", "-m", help="An ONNX file, a run directory or "
                                        "a model name in weights/.", show_default=False)],
     direction: Annotated[Optional[Literal["AtoB", "BtoA"]], typer.Option(  # noqa: UP045
-        help="Which way to translate; checked against the model's metadata [default: the "
+        help="Which way to translate; checked against the model's metadata \\[default: the "
              "file's own direction for an .onnx file, else AtoB].", show_default=False)]
     = None,
     out: Annotated[Path, typer.Option("--out", "-o", help="Output folder (input folders are "
@@ -326,13 +326,13 @@ def translate(
         show_default=False)] = None,
     start: Annotated[int, typer.Option(help="Videos: first frame to translate.")] = 0,
     end: Annotated[Optional[int], typer.Option(  # noqa: UP045
-        help="Videos: stop before this frame [default: the end].", show_default=False)] = None,
+        help="Videos: stop before this frame \\[default: the end].", show_default=False)] = None,
     every: Annotated[int, typer.Option(help="Videos: translate every Nth frame.")] = 1,
     fps: Annotated[Optional[float], typer.Option(  # noqa: UP045
-        help="Videos: output frame rate [default: the input's, divided by --every].",
+        help="Videos: output frame rate \\[default: the input's, divided by --every].",
         show_default=False)] = None,
     codec: Annotated[Optional[str], typer.Option(  # noqa: UP045
-        help="Videos: ffmpeg encoder (libx264, libx265, libvpx-vp9, ...) [default: by "
+        help="Videos: ffmpeg encoder (libx264, libx265, libvpx-vp9, ...) \\[default: by "
              "container].", show_default=False)] = None,
     quality: Annotated[float, typer.Option(help="Videos: encoder quality, 0-10.")] = 7.0,
     audio: Annotated[bool, typer.Option(help="Videos: copy the audio track (whole clips "
@@ -576,6 +576,44 @@ def eval_command(
         err_console.print(f"[red]failed:[/] {src}: {reason}", highlight=False, soft_wrap=True)
     if report.failed:
         raise typer.Exit(1)
+
+
+gimp_app = typer.Typer(
+    help="Install the GIMP 3 plug-in (Filters > CycleGAN > Translate…) or remove it.",
+    no_args_is_help=True)
+app.add_typer(gimp_app, name="gimp")
+GimpDir = Annotated[Optional[Path], typer.Option(  # noqa: UP045
+    "--gimp-config-dir", help="GIMP 3's user folder \\[default: ~/.config/GIMP/3.0 on Linux "
+    "(Flatpak's when only that exists), %APPDATA%\\GIMP\\3.0 on Windows, ~/Library/"
+    "Application Support/GIMP/3.0 on macOS].", show_default=False)]
+
+
+@gimp_app.command("install")
+@handle_errors
+def gimp_install(gimp_config_dir: GimpDir = None) -> None:
+    """Copy the plug-in into GIMP's plug-ins folder with the settings it needs (this
+    environment's cgan, the model folders). Run it again after adding models or moving the
+    environment; it only rewrites what changed. Restart GIMP afterwards."""
+    from cyclegan_cli.gimp_install import install
+
+    report = install(gimp_config_dir)
+    for line in report.actions:
+        typer.echo(line)
+    s = report.settings
+    typer.echo(f"cgan command: {' '.join(s['cgan'])}")
+    typer.echo(f"models: {', '.join(s['models']) or 'none yet'} (folders: "
+               f"{', '.join(s['models_dirs'])})")
+    typer.echo("Restart GIMP, open an RGB image and use Filters > CycleGAN > Translate…")
+
+
+@gimp_app.command("uninstall")
+@handle_errors
+def gimp_uninstall(gimp_config_dir: GimpDir = None) -> None:
+    """Remove the plug-in from GIMP's plug-ins folder (nothing else is touched)."""
+    from cyclegan_cli.gimp_install import uninstall
+
+    for line in uninstall(gimp_config_dir).actions:
+        typer.echo(line)
 
 
 def main() -> None:

@@ -169,3 +169,17 @@ def test_samples_writes_the_held_out_photos(tmp_path: Path) -> None:
             np.testing.assert_array_equal(np.asarray(img), arr)
     assert invoke("samples", tmp_path / "all", "--all")[0].exit_code == 0
     assert len(list((tmp_path / "all").iterdir())) == len(DEMO_PHOTOS)
+
+
+def test_help_shows_bracketed_defaults() -> None:
+    """'[default: ...]' in a help text is shown, not eaten as rich markup."""
+    from typer.testing import CliRunner
+
+    from cyclegan_cli.cli import app
+
+    wide = {"COLUMNS": "300", "TERMINAL_WIDTH": "300"}
+    out = CliRunner().invoke(app, ["translate", "--help"], env=wide).output
+    assert "stop before this frame [default: the end]" in out
+    assert "metadata [default: the file's own direction" in out
+    out = CliRunner().invoke(app, ["gimp", "install", "--help"], env=wide).output
+    assert "GIMP 3's user folder [default: ~/.config/GIMP/3.0 on Linux" in out

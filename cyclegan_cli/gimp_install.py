@@ -1,0 +1,144 @@
+"""``cgan gimp install/uninstall``: put the GIMP 3 plug-in (plugins/gimp/cyclegan/) into
+GIMP's plug-ins folder with the settings it needs, or take it out again."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from cyclegan_cli.atomic import atomic_open
+from cyclegan_cli.errors import CganError
+
+PLUGIN_NAME = "cyclegan"
+PLUGIN_SOURCE = Path(__file__).resolve().parents[1] / "plugins" / "gimp" / PLUGIN_NAME
+CONFIG_FILE = "cyclegan.json"
+GIMP_VERSION = "3.0"
+
+
+def gimp_config_dirs() -> list[Path]:
+    """GIMP 3's user folders for this platform, the usual one first (then Flatpak's)."""
+    home = Path.home()
+    if sys.platform == "win32":
+        base = Path(os.environ.get("APPDATA") or home / "AppData" / "Roaming")
+        return [base / "GIMP" / GIMP_VERSION]
+    if sys.platform == "darwin":
+        return [home / "Library" / "Application Support" / "GIMP" / GIMP_VERSION]
+    xdg = Path(os.environ.get("XDG_CONFIG_HOME") or home / ".config")
+    return [xdg / "GIMP" / GIMP_VERSION,
+            home / ".var" / "app" / "org.gimp.GIMP" / "config" / "GIMP" / GIMP_VERSION]
+
+
+def default_gimp_config_dir() -> Path:
+    """The first of :func:`gimp_config_dirs` that exists, else the usual one."""
+    dirs = gimp_config_dirs()
+    return next((d for d in dirs if d.is_dir()), dirs[0])
+
+
+def cgan_command() -> list[str]:
+    """How the plug-in runs this environment's cgan: the ``cgan`` script beside this Python,
+    else ``python -m cyclegan_cli``."""
+    exe = Path(sys.executable)
+    for folder in (exe.parent, exe.parent / "Scripts"):  # Scripts\: Windows outside a venv
+        for name in ("cgan", "cgan.exe"):
+            if (folder / name).is_file():
+                return [str(folder / name)]
+    return [str(exe), "-m", "cyclegan_cli"]
+
+
+def plugin_settings() -> dict[str, Any]:
+    """What the plug-in needs to know about this environment (written to cyclegan.json)."""
+    from cyclegan_cli.inference.catalog import list_models
+    from cyclegan_cli.inference.resolve import SHIPPED_DIR, USER_DIR
+
+    user = Path(os.environ.get("CGAN_MODELS") or USER_DIR).expanduser().resolve()
+    folders = [d for d in (SHIPPED_DIR, user) if d.is_dir()]
+    models: dict[str, list[str]] = {}
+    for entry in list_models(folders):
+        if not entry.problem:
+            a, b = ((entry.domain_from, entry.domain_to) if entry.direction == "AtoB"
+                    else (entry.domain_to, entry.domain_from))
+            models.setdefault(entry.name, [a, b])
+    default = "golden_hour" if "golden_hour" in models else next(iter(models), "")
+    return {
+        "version": 1,
+        "cgan": cgan_command(),
+        "package_root": str(Path(__file__).resolve().parents[1]),
+        "python": sys.executable,
+        "models_dirs": [str(SHIPPED_DIR), str(user)],
+        "user_models_dir": str(user),
+        "default_model": default,
+        "models": models,
+    }
+
+
+@dataclass
+class InstallReport:
+    """What install or uninstall did, for the CLI to print."""
+
+    plugin_dir: Path
+    actions: list[str] = field(default_factory=list)
+    settings: dict[str, Any] = field(default_factory=dict)
+
+
+def _write_if_changed(path: Path, data: bytes, mode: int, report: InstallReport) -> None:
+    old = path.read_bytes() if path.is_file() else None
+    if old == data and os.access(path, os.X_OK) == bool(mode & 0o100):
+        report.actions.append(f"unchanged {path}")
+        return
+    with atomic_open(path) as fh:
+        fh.write(data)
+    path.chmod(mode)
+    report.actions.append(f"{'updated' if old is not None else 'wrote'} {path}")
+
+
+def install(config_dir: Path | None = None) -> InstallReport:
+    """Copy the plug-in to ``<config_dir>/plug-ins/cyclegan/`` (run bit set) with its
+    settings. Idempotent: files already up to date are left alone."""
+    source = PLUGIN_SOURCE / f"{PLUGIN_NAME}.py"
+    if not source.is_file():
+        raise CganError(f"the plug-in source is missing ({source}); install cyclegan-cli from "
+                        f"its source folder (pip install -e .)")
+    root = Path(config_dir or default_gimp_config_dir()).expanduser()
+    if root.exists() and not root.is_dir():
+        raise CganError(f"{root} is not a folder")
+    target = root / "plug-ins" / PLUGIN_NAME
+    report = InstallReport(target, settings=plugin_settings())
+    try:
+        target.mkdir(parents=True, exist_ok=True)
+        _write_if_changed(target / f"{PLUGIN_NAME}.py", source.read_bytes(), 0o755, report)
+        text = json.dumps(report.settings, indent=2, ensure_ascii=False) + "\n"
+        _write_if_changed(target / CONFIG_FILE, text.encode(), 0o644, report)
+    except OSError as exc:
+        raise CganError(f"cannot install into {target}: {exc.strerror or exc}") from exc
+    return report
+
+
+def uninstall(config_dir: Path | None = None) -> InstallReport:
+    """Remove ``<config_dir>/plug-ins/cyclegan/`` (only the plug-in's own files; the folder
+    goes when it is then empty). Idempotent."""
+    root = Path(config_dir or default_gimp_config_dir()).expanduser()
+    target = root / "plug-ins" / PLUGIN_NAME
+    report = InstallReport(target)
+    if not target.is_dir():
+        report.actions.append(f"not installed in {target}")
+        return report
+    try:
+        for name in (f"{PLUGIN_NAME}.py", CONFIG_FILE):
+            if (target / name).is_file():
+                (target / name).unlink()
+                report.actions.append(f"removed {target / name}")
+        shutil.rmtree(target / "__pycache__", ignore_errors=True)
+        if not any(target.iterdir()):
+            target.rmdir()
+            report.actions.append(f"removed {target}")
+        else:
+            left = ", ".join(sorted(p.name for p in target.iterdir()))
+            report.actions.append(f"kept {target} (it holds other files: {left})")
+    except OSError as exc:
+        raise CganError(f"cannot uninstall from {target}: {exc.strerror or exc}") from exc
+    return report

@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# (A copy of the harness in ../shared/gimp/, kept in the repository so that a clean clone and
+# .ci/run can use it.)
+# Runs GIMP 3 headless in batch mode inside the chroot made by install-gimp3.sh.
+#   gimp-batch.sh PLUGIN_DIR SNIPPET.py [WORKDIR]
+# PLUGIN_DIR: a folder holding plug-in folders (each plug-in in a folder named like its .py file).
+# SNIPPET.py: Python run by GIMP's python-fu-eval (it can `from gi.repository import Gimp`).
+# WORKDIR (default: the current directory) is bind-mounted into the chroot at the same path, so
+# paths under it mean the same inside and outside. GIMP_EXTRA_MOUNTS (colon-separated folders) are
+# bind-mounted the same way, e.g. a virtualenv and the Python it points to, so a plug-in can run the
+# host's `cgan` by subprocess. GIMP_PYTHONPATH is passed to GIMP's Python as PYTHONPATH.
+# Exit status: GIMP's.
+set -euo pipefail
+ROOT=${GIMP3_ROOT:-/opt/gimp3-root}
+plugins=$(readlink -f "$1"); snippet=$(readlink -f "$2"); work=$(readlink -f "${3:-$PWD}")
+[ -x "$ROOT/usr/bin/gimp-console-3.0" ] || { echo "gimp-batch.sh: no GIMP 3 at $ROOT; run install-gimp3.sh" >&2; exit 1; }
+mountpoint -q "$ROOT/proc" || mount -t proc proc "$ROOT/proc"
+mounted=()
+cleanup() { for m in "${mounted[@]}"; do umount "$m" 2>/dev/null || true; done; }
+trap cleanup EXIT
+extra=()
+IFS=: read -r -a extra <<< "${GIMP_EXTRA_MOUNTS:-}"
+for d in "$work" "$plugins" "$(dirname "$snippet")" "${extra[@]}"; do
+  [ -n "$d" ] || continue
+  d=$(readlink -f "$d")
+  mkdir -p "$ROOT$d"
+  if ! mountpoint -q "$ROOT$d"; then mount --bind "$d" "$ROOT$d"; mounted+=("$ROOT$d"); fi
+done
+home=/tmp/gimp-home-$$
+mkdir -p "$ROOT$home/.config/GIMP/3.0"
+# Add the plug-in folder to GIMP's search path for this run only.
+printf '(plug-in-path "${gimp_dir}/plug-ins:${gimp_plug_in_dir}/plug-ins:%s")\n' "$plugins" > "$ROOT$home/.config/GIMP/3.0/gimprc"
+set +e
+chroot "$ROOT" env PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin HOME="$home" PYTHONPATH="${GIMP_PYTHONPATH:-}" bash -c \
+  "cd '$work' && timeout ${GIMP_TIMEOUT:-300} gimp-console-3.0 -i --batch-interpreter=python-fu-eval -b 'exec(open(\"$snippet\").read())' --quit"
+code=$?
+rm -rf "$ROOT$home"
+exit $code
