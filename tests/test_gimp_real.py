@@ -132,6 +132,10 @@ def with_core(gimp_env: dict[str, Any]) -> dict[str, dict[str, Any]]:
              {"shape": "ellipse", "box": [60, 40, 160, 110], "feather": 20}),
         _job("alpha_replace", {"direction": "AtoB", "output": "replace"}, image="rgba.png"),
         _job("btoa_file", {"model": other, "direction": "BtoA"}, RECT_SELECT),
+        _job("offset_layer", {"direction": "AtoB", "output": "replace"}, RECT_SELECT,
+             offset=[10, 5]),
+        _job("broken_model", {"model": str(PROJECT / "README.md"), "direction": "AtoB"},
+             RECT_SELECT),
         _job("missing_model", {"model": "no_such_model", "direction": "AtoB"}, RECT_SELECT),
         _job("mismatch", {"model": other, "direction": "AtoB"}, RECT_SELECT),
         _job("bad_tile", {"direction": "AtoB", "tile-size": 10}, RECT_SELECT),
@@ -240,7 +244,21 @@ def test_model_file_and_other_direction(gimp_env, with_core) -> None:
     _assert_region(_read(r), cat, expected)
 
 
+def test_layer_offsets(gimp_env, with_core) -> None:
+    """The selection is in image coordinates, the layer's pixels in its own."""
+    r = with_core["offset_layer"]
+    assert r["status"] == "success", r["message"]
+    x, y, w, h = RECT
+    dx, dy = 10, 5
+    cat = gimp_env["cat"]
+    expected = _core(cat[y - dy:y - dy + h, x - dx:x - dx + w])
+    out = _read(r)
+    np.testing.assert_array_equal(out[y:y + h, x:x + w, :3], expected[..., :3])
+    np.testing.assert_array_equal(out[y + h:, dx:, :3], cat[y + h - dy:-dy, :-dx])
+
+
 @pytest.mark.parametrize(("job", "says"), [
+    ("broken_model", "not a usable ONNX model"),
     ("missing_model", "model not found: no_such_model"),
     ("mismatch", "translates BtoA"),
     ("bad_tile", "tile size must be 0"),

@@ -46,6 +46,8 @@ for job in spec["jobs"]:
         json.dump(settings, fh)
     image = Gimp.file_load(Gimp.RunMode.NONINTERACTIVE,
                            Gio.File.new_for_path(os.path.join(here, job["input"])))
+    if job.get("offset"):
+        image.get_layers()[0].set_offsets(*job["offset"])
     sel = job.get("select")
     if sel:
         shape = image.select_rectangle if sel["shape"] == "rect" else image.select_ellipse
