@@ -20,6 +20,7 @@ PatchGAN, 256² crops, batch 1; for a GPU); ``cpu`` = the small ``cgan demo`` mo
 
     python benchmarks/quality.py --preset cpu --steps 10000 --eval-every 1000 --out bench-quality
     python benchmarks/quality.py --preset reference --steps 20000 --out bench-quality-gpu
+    python benchmarks/quality.py --preset reference --steps 5000 --plain --out bench-plain
 """
 
 from __future__ import annotations
@@ -112,6 +113,9 @@ def main() -> None:
                         help="override the identity-loss weight (default: the config's 0.5)")
     parser.add_argument("--residual", action="store_true",
                         help="residual generators (predict a change to the input)")
+    parser.add_argument("--plain", action="store_true",
+                        help="the plain baseline step (fp32, no compile, channels-last, fused "
+                             "Adam or fused calls), to compare quality with the default step")
     args = parser.parse_args()
 
     out = Path(args.out)
@@ -124,6 +128,9 @@ def main() -> None:
         overrides["lambda_identity"] = args.lambda_identity
     if args.residual:
         overrides["residual"] = True
+    if args.plain:
+        overrides.update(precision="fp32", compile="off", channels_last="off",
+                         fused_adam="off", fuse_calls=False)
     cfg = config(args.preset, data, out, args.steps, args.eval_every, args.device,
                  args.n_train, args.seed, overrides)
     if Path(cfg.run_dir).exists():

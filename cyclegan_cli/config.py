@@ -23,8 +23,11 @@ InitType = Literal["normal", "xavier", "kaiming", "orthogonal"]
 GanMode = Literal["lsgan", "vanilla", "minimax", "wgangp", "hinge"]
 LrPolicy = Literal["linear", "step", "cosine", "constant"]
 Precision = Literal["auto", "fp32", "bf16", "fp16"]
+CompileMode = Literal["auto", "off", "default", "reduce-overhead", "max-autotune"]
+Switch = Literal["auto", "on", "off"]
 
-DATA, MODEL, LOSS, OPTIM, RUN = "Data", "Model", "Losses", "Optimisation", "Run"
+DATA, MODEL, LOSS, OPTIM, RUN, SPEED = ("Data", "Model", "Losses", "Optimisation", "Run",
+                                       "Speed (same math)")
 
 
 def opt(default: Any, help: str, panel: str, **extra: Any) -> Any:
@@ -133,6 +136,18 @@ class TrainConfig:
     precision: Precision = opt("auto", "Arithmetic: auto (bf16 on CUDA, else fp32), fp32, bf16, "
                                "fp16.", RUN)
     seed: int | None = opt(None, "Random seed (default: chosen at random and saved).", RUN)
+    # -- speed: none of these changes the losses, only how fast they are computed -----------
+    compile: CompileMode = opt(
+        "auto", "torch.compile the four networks: auto (default on CUDA, off elsewhere), off, "
+        "default, reduce-overhead (adds CUDA graphs), max-autotune. Falls back to eager, with "
+        "a warning, where compiling fails.", SPEED)
+    channels_last: Switch = opt("auto", "NHWC memory layout for the networks: auto (on for "
+                                "CUDA), on, off.", SPEED)
+    fused_adam: Switch = opt("auto", "Fused Adam kernels: auto (on for CUDA), on, off.", SPEED)
+    fuse_calls: bool = opt(
+        True, "One generator call over the inputs that share a generator (fake and identity "
+        "images at once) and one discriminator call over real and fake images; per-sample "
+        "normalisation makes it exact (off with --norm batch).", SPEED)
 
     # ---------------------------------------------------------------------------------------
     def validate(self) -> TrainConfig:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -25,3 +26,17 @@ def tiny_config(data: Path, runs: Path, **changes) -> TrainConfig:
     )
     values.update(changes)
     return TrainConfig(**values)
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption("--run-slow", action="store_true",
+                     help="also run tests marked slow (minutes each on a 2-core CPU)")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if config.getoption("--run-slow") or os.environ.get("CGAN_RUN_SLOW") == "1":
+        return
+    skip = pytest.mark.skip(reason="slow test: run with --run-slow (or CGAN_RUN_SLOW=1)")
+    for item in items:
+        if "slow" in item.keywords:
+            item.add_marker(skip)

@@ -200,3 +200,54 @@ def test_state_dict_is_not_affected_by_later_queries():
     _run(pool, 100, 20)
     for a, b in zip(state["images"], snapshot, strict=True):
         torch.testing.assert_close(a, b, rtol=0, atol=0)
+
+
+class _ReferencePool:
+    """The one-image-at-a-time algorithm of the reference CycleGAN (the pool's specification)."""
+
+    def __init__(self, size: int, seed: int) -> None:
+        import random
+
+        self.size, self.images, self.rng = size, [], random.Random(seed)
+
+    def query(self, images: torch.Tensor) -> torch.Tensor:
+        out = []
+        for image in images:
+            image = image.unsqueeze(0)
+            if len(self.images) < self.size:
+                self.images.append(image.clone())
+                out.append(image)
+            elif self.rng.random() > 0.5:
+                slot = self.rng.randrange(self.size)
+                out.append(self.images[slot].clone())
+                self.images[slot] = image.clone()
+            else:
+                out.append(image)
+        return torch.cat(out, 0)
+
+
+@pytest.mark.parametrize("size", [1, 3, 7])
+def test_batched_pool_equals_the_reference_algorithm(size):
+    """Same outputs and same stored images as the per-image algorithm, for random batch sizes
+    (repeated slots within one batch included), and after a checkpoint round trip."""
+    gen = torch.Generator().manual_seed(size)
+    pool, ref = ImagePool(size, seed=11), _ReferencePool(size, seed=11)
+    counter = 0
+    for step in range(40):
+        n = int(torch.randint(1, 9, (1,), generator=gen))
+        batch = _batch(range(counter, counter + n))
+        counter += n
+        assert _ids(pool.query(batch)) == _ids(ref.query(batch)), step
+        assert _ids(torch.cat(pool.images)) == _ids(torch.cat(ref.images))
+        if step == 20:
+            state = copy.deepcopy(pool.state_dict())
+            pool = ImagePool(0)
+            pool.load_state_dict(state)
+
+
+def test_pool_keeps_working_when_image_sizes_change():
+    pool, ref = ImagePool(3, seed=5), _ReferencePool(3, seed=5)
+    for step, side in enumerate([2, 2, 4, 4, 2, 4, 4, 2]):
+        batch = torch.full((1, 3, side, side), float(step))
+        out, expected = pool.query(batch), ref.query(batch)
+        assert out.shape == expected.shape and torch.equal(out, expected)

@@ -44,6 +44,7 @@ from cyclegan_cli.progress import image_progress
 from cyclegan_cli.training.checkpoint import load_checkpoint, rng_state, save_checkpoint
 from cyclegan_cli.training.checkpoint import set_rng_state as restore_rng_state
 from cyclegan_cli.training.device import resolve_device, resolve_precision
+from cyclegan_cli.training.prefetch import device_batches
 from cyclegan_cli.training.run import LossLog, RunDir, save_grid
 from cyclegan_cli.training.trainer import Trainer, to_model_range
 
@@ -51,7 +52,7 @@ from cyclegan_cli.training.trainer import Trainer, to_model_range
 RESUMABLE = frozenset({
     "n_epochs", "n_epochs_decay", "max_steps", "save_every", "sample_every", "log_every",
     "num_workers", "device", "precision", "cache", "eval_every", "eval_a", "eval_target",
-    "eval_max",
+    "eval_max", "compile", "channels_last", "fused_adam", "fuse_calls",
 })
 AUTOSAVE_SECONDS = 600.0
 N_SAMPLES = 4
@@ -234,6 +235,8 @@ class _Run:
 
             self.evaluator = TrainingEvaluator(cfg, self.run.path)
         self.trainer = Trainer(cfg, self.device, self.precision)
+        self.trainer.on_warning = lambda text: console.print(
+            f"[yellow]warning:[/] {text}", highlight=False, soft_wrap=True)
         if state is not None:
             try:
                 self.trainer.load_state_dict(state["trainer"])
@@ -357,16 +360,17 @@ class _Run:
             shown.message(
                 f"run [bold]{self.run.path}[/]: {len(self.loader.dataset.files[0])} A / "
                 f"{len(self.loader.dataset.files[1])} B images, {steps_per_epoch} steps per "
-                f"epoch, {self.device} {self.precision}, seed {cfg.seed}"
+                f"epoch, {self.device} {self.precision} ({t.speed.describe()}), seed {cfg.seed}"
                 + (f", resuming at step {t.global_step}" if t.global_step else ""))
             done = t.global_step >= total
             while not done and t.epoch < epochs:
                 epoch_text = f"epoch {t.epoch + 1}/{epochs}"
-                for batch in self.loader.epoch(t.epoch, t.step_in_epoch):
-                    if batch["bad"]:
-                        self._report_bad(batch["bad"])
-                    t.train_step(to_model_range(batch["A"], self.device),
-                                 to_model_range(batch["B"], self.device))
+                batches = device_batches(self.loader.epoch(t.epoch, t.step_in_epoch),
+                                         self.device)
+                for real_a, real_b, bad in batches:
+                    if bad:
+                        self._report_bad(bad)
+                    t.train_step(real_a, real_b)
                     interval_steps += 1
                     step = t.global_step
                     if step % cfg.log_every == 0:

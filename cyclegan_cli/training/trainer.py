@@ -6,7 +6,10 @@ history pools, and the complete state a checkpoint needs.
 from __future__ import annotations
 
 import contextlib
+import copy
 import itertools
+import warnings
+from collections.abc import Callable
 from typing import Any
 
 import torch
@@ -24,6 +27,9 @@ from cyclegan_cli.models import build_discriminator, build_generator
 from cyclegan_cli.training.device import PRECISIONS
 from cyclegan_cli.training.pool import ImagePool
 from cyclegan_cli.training.schedule import build_scheduler
+from cyclegan_cli.training.speed import SpeedPlan, compiled, resolve_speed
+
+NETS = ("G_AB", "G_BA", "D_A", "D_B")
 
 
 class CycleGAN(nn.Module):
@@ -61,18 +67,31 @@ def to_model_range(batch: Tensor, device: torch.device) -> Tensor:
 class Trainer:
     """Owns the networks, optimisers, schedulers, pools and counters of one training run."""
 
-    def __init__(self, cfg: TrainConfig, device: torch.device, precision: str = "fp32") -> None:
+    def __init__(self, cfg: TrainConfig, device: torch.device, precision: str = "fp32",
+                 speed: SpeedPlan | None = None) -> None:
         self.cfg = cfg
         self.device = device
         self.precision = precision
         self.amp_dtype = PRECISIONS[precision]
+        self.speed = speed or resolve_speed(cfg, device)
         self.model = CycleGAN(cfg).to(device)
+        if self.speed.channels_last:
+            self.model.to(memory_format=torch.channels_last)
         betas = (cfg.beta1, cfg.beta2)
         m = self.model
+        fused = {"fused": True} if self.speed.fused_adam else {}
         self.opt_G = torch.optim.Adam(
-            itertools.chain(m.G_AB.parameters(), m.G_BA.parameters()), lr=cfg.lr, betas=betas)
+            itertools.chain(m.G_AB.parameters(), m.G_BA.parameters()), lr=cfg.lr, betas=betas,
+            **fused)
         self.opt_D = torch.optim.Adam(
-            itertools.chain(m.D_A.parameters(), m.D_B.parameters()), lr=cfg.lr, betas=betas)
+            itertools.chain(m.D_A.parameters(), m.D_B.parameters()), lr=cfg.lr, betas=betas,
+            **fused)
+        # what the step calls: the networks, compiled when asked (the first step falls back
+        # to eager if compiling fails)
+        self.nets: dict[str, Callable[..., Tensor]] = {
+            name: compiled(getattr(m, name), self.speed.compile) for name in NETS}
+        self._compile_pending = self.speed.compile != "off"
+        self.on_warning: Callable[[str], None] = lambda text: warnings.warn(text, stacklevel=2)
         self.sched_G = build_scheduler(self.opt_G, cfg)
         self.sched_D = build_scheduler(self.opt_D, cfg)
         seed = cfg.seed or 0
@@ -104,24 +123,71 @@ class Trainer:
         Inputs are float batches in [-1, 1] on the device. Returns the losses as one tensor on
         the device, ordered as ``self.loss_names`` (no host synchronisation).
         """
-        cfg, m = self.cfg, self.model
+        if self._compile_pending:
+            return self._first_compiled_step(real_A, real_B)
+        return self._step(real_A, real_B)
+
+    def _first_compiled_step(self, real_A: Tensor, real_B: Tensor) -> Tensor:
+        """The first step with compiled networks; where compiling fails, the state is put
+        back and the step runs eagerly (and so does the rest of the run)."""
+        saved = copy.deepcopy({"state": self.state_dict(), "rng": torch.get_rng_state(),
+                               "sums": (self._loss_sum, self._loss_count, self._finite)})
+        try:
+            losses = self._step(real_A, real_B)
+        except Exception as exc:  # any compiler or backend failure: fall back to eager
+            reason = (str(exc).strip().splitlines() or [""])[0][:200]
+            self.on_warning(f"torch.compile ({self.speed.compile}) failed here "
+                            f"({type(exc).__name__}: {reason}); training without it")
+            self.load_state_dict(saved["state"])
+            torch.set_rng_state(saved["rng"])
+            self._loss_sum, self._loss_count, self._finite = saved["sums"]
+            self.nets = {name: getattr(self.model, name) for name in NETS}
+            self.speed.compile = "off"
+            torch._dynamo.reset()
+            losses = self._step(real_A, real_B)
+        self._compile_pending = False
+        return losses
+
+    def _layout(self, x: Tensor) -> Tensor:
+        return x.contiguous(memory_format=torch.channels_last) if self.speed.channels_last \
+            else x
+
+    def _step(self, real_A: Tensor, real_B: Tensor) -> Tensor:
+        cfg, m, nets = self.cfg, self.model, self.nets
+        G_AB, G_BA, D_A, D_B = (nets[name] for name in NETS)
         mode = cfg.gan_mode
+        fuse = self.speed.fuse_calls and real_A.shape == real_B.shape  # (sizes may differ)
+        real_A, real_B = self._layout(real_A), self._layout(real_B)
+        if self.speed.compile == "reduce-overhead":
+            torch.compiler.cudagraph_mark_step_begin()
+        n = real_A.shape[0]
+        idt_A = idt_B = None
         # generators: adversarial + cycle (+ identity), with the discriminators frozen
         _set_requires_grad(m.discriminators(), False)
         with self.autocast():
-            fake_B = m.G_AB(real_A)
-            rec_A = m.G_BA(fake_B)
-            fake_A = m.G_BA(real_B)
-            rec_B = m.G_AB(fake_A)
-            adv_AB = generator_loss(mode, m.D_B(fake_B))
-            adv_BA = generator_loss(mode, m.D_A(fake_A))
+            if fuse:  # instance norm is per sample, so one call per generator input set
+                if self.use_identity:
+                    fake_B, idt_B = G_AB(torch.cat([real_A, real_B])).split(n)
+                    fake_A, idt_A, rec_A = G_BA(torch.cat([real_B, real_A, fake_B])).split(n)
+                else:
+                    fake_B = G_AB(real_A)
+                    fake_A, rec_A = G_BA(torch.cat([real_B, fake_B])).split(n)
+            else:
+                fake_B = G_AB(real_A)
+                rec_A = G_BA(fake_B)
+                fake_A = G_BA(real_B)
+                if self.use_identity:
+                    idt_A, idt_B = G_BA(real_A), G_AB(real_B)
+            rec_B = G_AB(fake_A)
+            adv_AB = generator_loss(mode, D_B(fake_B))
+            adv_BA = generator_loss(mode, D_A(fake_A))
             losses_G = [adv_AB, adv_BA,
                         cycle_loss(rec_A, real_A, cfg.lambda_A),
                         cycle_loss(rec_B, real_B, cfg.lambda_B)]
             if self.use_identity:
                 losses_G += [
-                    identity_loss(m.G_BA(real_A), real_A, cfg.lambda_A * cfg.lambda_identity),
-                    identity_loss(m.G_AB(real_B), real_B, cfg.lambda_B * cfg.lambda_identity),
+                    identity_loss(idt_A, real_A, cfg.lambda_A * cfg.lambda_identity),
+                    identity_loss(idt_B, real_B, cfg.lambda_B * cfg.lambda_identity),
                 ]
         loss_G = torch.stack(losses_G).sum()
         self.opt_G.zero_grad(set_to_none=True)
@@ -133,10 +199,14 @@ class Trainer:
         pooled_A = self.pool_A.query(fake_A.detach())
         pooled_B = self.pool_B.query(fake_B.detach())
         with self.autocast():
-            loss_D_A = sum(discriminator_terms(
-                mode, m.D_A(real_A), m.D_A(pooled_A), cfg.label_smoothing)) * 0.5
-            loss_D_B = sum(discriminator_terms(
-                mode, m.D_B(real_B), m.D_B(pooled_B), cfg.label_smoothing)) * 0.5
+            if fuse and pooled_A.shape == real_A.shape and pooled_B.shape == real_B.shape:
+                pred_A = D_A(torch.cat([real_A, pooled_A])).split(n)
+                pred_B = D_B(torch.cat([real_B, pooled_B])).split(n)
+            else:
+                pred_A = (D_A(real_A), D_A(pooled_A))
+                pred_B = (D_B(real_B), D_B(pooled_B))
+            loss_D_A = sum(discriminator_terms(mode, *pred_A, cfg.label_smoothing)) * 0.5
+            loss_D_B = sum(discriminator_terms(mode, *pred_B, cfg.label_smoothing)) * 0.5
         losses_D = [loss_D_A, loss_D_B]
         loss_D = loss_D_A + loss_D_B
         if mode == "wgangp":
