@@ -107,12 +107,21 @@ def _train(
     resume: Optional[Path] = None,  # noqa: UP045
     config: Optional[Path] = None,  # noqa: UP045
     quiet: bool = False,
+    gpus: int = 1,
     **options: Any,
 ) -> None:
+    from cyclegan_cli.training.distributed import launched_by_torchrun, relaunch_with_torchrun
     from cyclegan_cli.training.loop import train  # torch is imported only when training
 
     given = {name: value for name, value in options.items()
              if ctx.get_parameter_source(name).name not in ("DEFAULT", "DEFAULT_MAP")}
+    if gpus < 1:
+        raise CganError("--gpus must be at least 1")
+    if gpus > 1 and not launched_by_torchrun():
+        _check_gpus(gpus, given.get("device", "auto"))
+        from cyclegan_cli.training.distributed import strip_gpus
+
+        raise typer.Exit(relaunch_with_torchrun(gpus, strip_gpus(sys.argv[1:])))
     out = Console(stderr=True)
     if resume is not None:
         if dir_a or dir_b or config:
@@ -129,11 +138,25 @@ def _train(
         if config and not dir_a and "name" not in given:
             cfg_values["name"] = None  # a new run from a saved config gets a new name
         result = train(TrainConfig.from_dict(cfg_values), console=out, quiet=quiet)
+    if not result.is_main:
+        return
     out.print(f"[green]done:[/] {result.global_step} steps, {result.epoch} epochs in "
               f"{result.seconds:.0f} s on {result.device} ({result.precision}); run in "
               f"[bold]{result.run_dir}[/]", highlight=False)
     if result.bad_files:
         out.print(f"[yellow]{len(result.bad_files)} unreadable image(s) were skipped[/]")
+
+
+def _check_gpus(gpus: int, device: str) -> None:
+    """--gpus N needs N CUDA GPUs (with --device cpu it starts N CPU processes instead)."""
+    if device == "cpu":
+        return
+    import torch
+
+    found = torch.cuda.device_count() if torch.cuda.is_available() else 0
+    if found < gpus:
+        raise CganError(f"--gpus {gpus}: this machine has {found} CUDA GPU(s); use --gpus "
+                        f"{max(found, 1)}, or --device cpu to run {gpus} CPU processes")
 
 
 def _build_train_command() -> Callable[..., None]:
@@ -152,6 +175,13 @@ def _build_train_command() -> Callable[..., None]:
                           annotation=Annotated[bool, typer.Option(
                               "--quiet", "-q", help="Plain log lines instead of the progress "
                               "bar.", rich_help_panel="Run")]),
+        inspect.Parameter("gpus", inspect.Parameter.KEYWORD_ONLY, default=1,
+                          annotation=Annotated[int, typer.Option(
+                              "--gpus", metavar="N", help="Train on N GPUs of this machine: "
+                              "starts N processes under torchrun (DistributedDataParallel). "
+                              "For several machines run torchrun yourself: torchrun "
+                              "--nnodes M --nproc-per-node N -m cyclegan_cli train ...",
+                              rich_help_panel="Run")]),
     ]
     fixed = [
         inspect.Parameter("ctx", inspect.Parameter.POSITIONAL_OR_KEYWORD,
@@ -346,6 +376,10 @@ def translate(
              "time instead of its own (about twice the compute).")] = False,
     stabilize_frames: Annotated[float, typer.Option(
         help="Videos: time constant of that average, in frames.")] = 8.0,
+    shard: Annotated[Optional[str], typer.Option(  # noqa: UP045
+        metavar="K/N", help="Translate only shard K of N (K = 0..N-1) of the inputs: N "
+        "independent jobs (a SLURM array, a Kubernetes indexed job) with the same inputs and "
+        "-o cover every file exactly once.", show_default=False)] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
 ) -> None:
     """Translate images and videos with a trained generator, in either direction.
@@ -357,7 +391,7 @@ def translate(
     never overwritten; unreadable files are listed at the end and make the exit code 1.
     """
     from cyclegan_cli.inference import load_model
-    from cyclegan_cli.inference.files import plan_jobs, translate_files
+    from cyclegan_cli.inference.files import parse_shard, plan_jobs, take_shard, translate_files
     from cyclegan_cli.inference.resolve import resolve_model
     from cyclegan_cli.inference.video import is_video
     from cyclegan_cli.progress import image_progress
@@ -372,6 +406,12 @@ def translate(
         raise CganError("--to-video takes exactly one folder of frames")
     images = [p for p in images if p not in sequences]
     jobs = plan_jobs(images, out, fmt, allow_inside_input) if images else []
+    part = parse_shard(shard) if shard is not None else None
+    whole = len(jobs) + len(videos) + len(sequences)
+    if part is not None:  # each kind of input is dealt out separately, so shards stay even
+        jobs = take_shard(jobs, lambda j: str(j.src), part)
+        videos = take_shard(videos, str, part)
+        sequences = take_shard(sequences, str, part)
     model_path, found_backend = resolve_model(model, direction or "AtoB")
     backend = backend or found_backend
     if direction is None and backend == "torch":
@@ -379,6 +419,9 @@ def translate(
     translator = load_model(model_path, backend=backend, direction=direction)
     info = translator.info
     console = Console(stderr=True)
+    if part is not None:
+        console.print(f"shard {part[0]}/{part[1]}: {len(jobs) + len(videos) + len(sequences)} "
+                      f"of {whole} inputs", highlight=False)
     failed: list[tuple[Path, str]] = []
     if videos:
         failed += _translate_videos(translator, videos, out, console, quiet=quiet,

@@ -91,3 +91,54 @@ def test_resolve_model_by_file_run_and_name(tmp_path):
         resolve_model("zebra", "AtoB", weights)
     with pytest.raises(CganError, match="not a run directory"):
         resolve_model(weights, "AtoB", weights)
+
+
+def test_shards_cover_every_input_exactly_once() -> None:
+    import random
+
+    from cyclegan_cli.inference.files import take_shard
+
+    rng = random.Random(0)
+    for n_items in (0, 1, 7, 50):
+        items = [f"dir{rng.randrange(3)}/img_{i}.png" for i in range(n_items)]
+        for n in (1, 2, 3, 8):
+            shards = [take_shard(rng.sample(items, len(items)), str, (k, n)) for k in range(n)]
+            flat = [x for s in shards for x in s]
+            assert sorted(flat) == sorted(items)  # the union is the whole set, no overlap
+            assert max(map(len, shards)) - min(map(len, shards)) <= 1  # even
+
+
+@pytest.mark.parametrize("text", ["4/4", "-1/2", "1", "a/b", "0/0"])
+def test_bad_shard_is_a_clear_error(text) -> None:
+    from cyclegan_cli.errors import CganError
+    from cyclegan_cli.inference.files import parse_shard
+
+    with pytest.raises(CganError, match="0 <= K < N"):
+        parse_shard(text)
+
+
+def test_translate_shards_into_one_folder(tmp_path) -> None:
+    """Three `cgan translate --shard K/3` runs write every image of the set exactly once."""
+    from typer.testing import CliRunner
+
+    from cyclegan_cli.cli import app
+
+    src = tmp_path / "in"
+    (src / "sub").mkdir(parents=True)
+    rng = np.random.default_rng(0)
+    names = ["a.png", "b.png", "sub/c.png", "sub/d.png", "e.png"]
+    for name in names:
+        Image.fromarray(rng.integers(0, 255, (16, 24, 3), dtype=np.uint8)).save(src / name)
+    out = tmp_path / "out"
+    written: list[str] = []
+    for k in range(3):
+        before = {p.relative_to(out).as_posix() for p in out.rglob("*.png")} \
+            if out.exists() else set()
+        result = CliRunner().invoke(app, ["translate", "-m", "golden_hour", "--direction",
+                                          "AtoB", str(src), "-o", str(out), "--shard",
+                                          f"{k}/3", "--quiet"])
+        assert result.exit_code == 0, result.output
+        assert f"shard {k}/3: {2 if k < 2 else 1} of 5 inputs" in result.output
+        after = {p.relative_to(out).as_posix() for p in out.rglob("*.png")}
+        written += sorted(after - before)
+    assert sorted(written) == sorted(names)

@@ -139,11 +139,14 @@ class EpochSampler(Sampler[SampleKey]):
     """Yields the sample keys of one epoch; ``set_epoch(e, start)`` selects the epoch and the
     position to start from (for resuming mid-epoch)."""
 
-    def __init__(self, sizes: tuple[int, int], seed: int, serial: bool = False) -> None:
+    def __init__(self, sizes: tuple[int, int], seed: int, serial: bool = False,
+                 rank: int = 0, world: int = 1) -> None:
         self.size_a, self.size_b = sizes
         self.length = max(sizes)
         self.seed = seed
         self.serial = serial
+        self.rank, self.world = rank, world
+        self.per_rank = -(-self.length // world)  # every rank gets as many (padded by wrapping)
         self.epoch = 0
         self.start = 0
 
@@ -158,16 +161,20 @@ class EpochSampler(Sampler[SampleKey]):
         else:
             order = rng.permutation(self.length)
             index_b = rng.integers(self.size_b, size=self.length)
-        return [
+        keys = [
             (int(i % self.size_a), int(b), epoch, pos)
             for pos, (i, b) in enumerate(zip(order, index_b, strict=True))
         ]
+        if self.world == 1:
+            return keys
+        padded = (keys * self.world)[:self.per_rank * self.world]
+        return padded[self.rank::self.world]  # this rank's share of the epoch
 
     def __iter__(self) -> Iterator[SampleKey]:
         return iter(self.keys(self.epoch)[self.start :])
 
     def __len__(self) -> int:
-        return self.length - self.start
+        return self.per_rank - self.start
 
 
 def collate(samples: list[dict]) -> dict:
@@ -217,11 +224,12 @@ class Loader:
 
 def make_loader(
     dataset: UnalignedDataset, *, batch_size: int, seed: int, serial: bool = False,
-    num_workers: int = -1, pin_memory: bool = False,
+    num_workers: int = -1, pin_memory: bool = False, rank: int = 0, world: int = 1,
 ) -> Loader:
-    """Build the training loader: worker processes, pinned memory, prefetching, static batches."""
-    sampler = EpochSampler(dataset.sizes, seed, serial)
-    drop_last = len(dataset) >= batch_size
+    """Build the training loader: worker processes, pinned memory, prefetching, static batches.
+    With ``world`` > 1 it yields rank ``rank``'s share of every epoch."""
+    sampler = EpochSampler(dataset.sizes, seed, serial, rank, world)
+    drop_last = sampler.per_rank >= batch_size
     workers = auto_workers(num_workers)
     loader = DataLoader(
         dataset,
@@ -238,5 +246,5 @@ def make_loader(
         # RNG, or a resumed run would diverge from an uninterrupted one
         generator=torch.Generator().manual_seed(seed),
     )
-    steps = len(dataset) // batch_size if drop_last else 1
+    steps = sampler.per_rank // batch_size if drop_last else 1
     return Loader(dataset, sampler, loader, steps)

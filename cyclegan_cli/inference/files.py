@@ -10,6 +10,7 @@ import os
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TypeVar
 
 import numpy as np
 from PIL import Image
@@ -21,6 +22,7 @@ from cyclegan_cli.errors import CganError, ImageReadError
 FORMATS = {"png": ".png", "jpg": ".jpg", "jpeg": ".jpg", "webp": ".webp", "tif": ".tif",
            "tiff": ".tif", "bmp": ".bmp"}
 _NO_ALPHA = {".jpg", ".jpeg", ".bmp"}
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -38,6 +40,29 @@ class Summary:
     written: list[Path] = field(default_factory=list)
     skipped: list[Path] = field(default_factory=list)
     failed: list[tuple[Path, str]] = field(default_factory=list)
+
+
+def parse_shard(text: str) -> tuple[int, int]:
+    """``"K/N"`` -> (K, N) with 0 <= K < N; CganError otherwise."""
+    try:
+        k, n = (int(part) for part in text.split("/"))
+    except ValueError:
+        k = n = -1
+    if not 0 <= k < n:
+        raise CganError(f"--shard {text}: expected K/N with 0 <= K < N, e.g. --shard 0/4 ... "
+                        f"--shard 3/4 (SLURM: --shard $SLURM_ARRAY_TASK_ID/N)")
+    return k, n
+
+
+def take_shard(items: Iterable[T], key: Callable[[T], str], shard: tuple[int, int] | None
+               ) -> list[T]:
+    """Shard K of N of ``items``: every N-th item of the list sorted by ``key``, starting at K.
+    The N shards of the same inputs cover each item exactly once, whatever the machine."""
+    ordered = sorted(items, key=key)
+    if shard is None:
+        return ordered
+    k, n = shard
+    return ordered[k::n]
 
 
 def _is_inside(path: Path, folder: Path) -> bool:

@@ -8,6 +8,7 @@ run stopped. A NaN or infinite loss stops the run without overwriting the last g
 from __future__ import annotations
 
 import contextlib
+import io
 import math
 import random
 import re
@@ -44,6 +45,14 @@ from cyclegan_cli.progress import image_progress
 from cyclegan_cli.training.checkpoint import load_checkpoint, rng_state, save_checkpoint
 from cyclegan_cli.training.checkpoint import set_rng_state as restore_rng_state
 from cyclegan_cli.training.device import resolve_device, resolve_precision
+from cyclegan_cli.training.distributed import (
+    Dist,
+    from_main,
+    gather,
+    init_distributed,
+    shutdown,
+    weights_digest,
+)
 from cyclegan_cli.training.prefetch import device_batches
 from cyclegan_cli.training.run import LossLog, RunDir, save_grid
 from cyclegan_cli.training.trainer import Trainer, to_model_range
@@ -70,6 +79,7 @@ class TrainResult:
     bad_files: list[str] = field(default_factory=list)
     last_losses: dict[str, float] = field(default_factory=dict)
     seconds: float = 0.0
+    is_main: bool = True  # False on the other ranks of a torchrun run (they report nothing)
 
 
 # -- setup -------------------------------------------------------------------------------------
@@ -206,13 +216,17 @@ class _Run:
     """One training session of a run (new or resumed)."""
 
     def __init__(self, cfg: TrainConfig, state: dict[str, Any] | None, console: Console,
-                 quiet: bool, autosave_seconds: float) -> None:
-        self.cfg, self.console, self.quiet = cfg, console, quiet
+                 quiet: bool, autosave_seconds: float, dist: Dist | None = None,
+                 device_name: str | None = None) -> None:
+        self.cfg, self.console = cfg, console
+        self.dist = dist
+        self.is_main = dist is None or dist.is_main
+        self.quiet = quiet or not self.is_main
         self.autosave_seconds = autosave_seconds
         self.run = RunDir(cfg.run_dir)
-        self.device = resolve_device(cfg.device)
+        self.device = resolve_device(device_name or cfg.device)
         self.precision = resolve_precision(cfg.precision, self.device)
-        seed_everything(int(cfg.seed or 0))
+        seed_everything(int(cfg.seed or 0))  # the same initial weights on every rank
         if self.device.type == "cuda" and cfg.preprocess != "none":
             torch.backends.cudnn.benchmark = True
         pre = Preprocessor(cfg.preprocess, cfg.load_size, cfg.crop_size, cfg.flip,
@@ -228,13 +242,14 @@ class _Run:
         self.loader: Loader = make_loader(
             dataset, batch_size=cfg.batch_size, seed=int(cfg.seed or 0),
             serial=cfg.serial_batches, num_workers=cfg.num_workers,
-            pin_memory=self.device.type == "cuda")
+            pin_memory=self.device.type == "cuda", rank=dist.rank if dist else 0,
+            world=dist.world if dist else 1)
         self.evaluator = None
-        if cfg.eval_every:  # checks the held-out folder before anything is written
+        if cfg.eval_every and self.is_main:  # checks the held-out folder before writing
             from cyclegan_cli.training.evaluator import TrainingEvaluator
 
             self.evaluator = TrainingEvaluator(cfg, self.run.path)
-        self.trainer = Trainer(cfg, self.device, self.precision)
+        self.trainer = Trainer(cfg, self.device, self.precision, dist=dist)
         self.trainer.on_warning = lambda text: console.print(
             f"[yellow]warning:[/] {text}", highlight=False, soft_wrap=True)
         if state is not None:
@@ -245,16 +260,38 @@ class _Run:
                                       f"({type(exc).__name__})") from exc
             restore_rng_state(state["rng"])
             self.bad_files = list(state.get("bad_files", []))
-        self.run.create(cfg)  # (re)writes config.json: resumable options may have changed
-        self.samples = self._sample_inputs(dataset)
-        self.log = LossLog(self.run.losses, self.trainer.loss_names,
-                           resume_step=self.trainer.global_step if state else None)
+            self._restore_rank_state(state)
+        elif dist is not None and dist.rank:
+            torch.manual_seed(int(cfg.seed or 0) + 1_000_003 * dist.rank)  # own dropout masks
+        self.samples: list[tuple[torch.Tensor, ...]] = []
+        self.log: LossLog | None = None
+        if self.is_main:
+            self.run.create(cfg)  # (re)writes config.json: resumable options may have changed
+            self.samples = self._sample_inputs(dataset)
+            self.log = LossLog(self.run.losses, self.trainer.loss_names,
+                               resume_step=self.trainer.global_step if state else None)
         self.last_save = time.monotonic()
         self.last_losses: dict[str, float] = {}
         if self.evaluator is not None:
             self.evaluator.resume_at(self.trainer.global_step)
 
     # -- helpers -------------------------------------------------------------------------------
+    def _restore_rank_state(self, state: dict[str, Any]) -> None:
+        """This rank's own pools and random state, when the checkpoint has them (a run
+        resumed with the same number of processes); otherwise rank 0's are used."""
+        ranks = state.get("ranks") or []
+        rank = self.dist.rank if self.dist else 0
+        if len(ranks) != (self.dist.world if self.dist else 1) or rank >= len(ranks):
+            if len(ranks) > 1:
+                self.console.print(f"[yellow]note:[/] the checkpoint was written by {len(ranks)}"
+                                   " processes; the image pools restart from rank 0's",
+                                   highlight=False)
+            return
+        own = ranks[rank]
+        self.trainer.pool_A.load_state_dict(own["pool_A"], self.device)
+        self.trainer.pool_B.load_state_dict(own["pool_B"], self.device)
+        restore_rng_state(own["rng"])
+
     def _check_one_size(self, dataset: UnalignedDataset) -> None:
         """Batches need equal sizes: with whole-image modes, check every image up front."""
         sizes: dict[tuple[int, int], Path] = {}
@@ -287,7 +324,9 @@ class _Run:
                           to_model_range(b[None], self.device)))
         return pairs
 
-    def write_samples(self, tag: str) -> Path:
+    def write_samples(self, tag: str) -> Path | None:
+        if not self.is_main:
+            return None
         rows = []
         for real_a, real_b in self.samples:
             (ra, fb, rec_a), (rb, fa, rec_b) = self.trainer.translate_samples(real_a, real_b)
@@ -310,11 +349,22 @@ class _Run:
     def save(self, numbered_epoch: int | None = None) -> None:
         """Save ``latest`` (and a numbered copy) — only if every loss so far was finite."""
         self._check_finite()
+        t = self.trainer
+        own = {"pool_A": t.pool_A.state_dict(), "pool_B": t.pool_B.state_dict(),
+               "rng": rng_state(), "bad_files": self.bad_files,
+               "weights": weights_digest(t.model)}
+        ranks = gather(own, self.dist)  # every rank's pools and random state
+        if not self.is_main:
+            self.last_save = time.monotonic()
+            return
+        bad = list(dict.fromkeys(b for r in ranks for b in r["bad_files"]))
         state = {
             "trainer": self.trainer.state_dict(),
             "rng": rng_state(),
             "config": self.cfg.to_dict(),
-            "bad_files": self.bad_files,
+            "bad_files": bad,
+            "world_size": len(ranks),
+            "ranks": [{k: r[k] for k in ("pool_A", "pool_B", "rng", "weights")} for r in ranks],
             "version": __version__,
             "torch_version": str(torch.__version__),
             "device": str(self.device),
@@ -333,15 +383,29 @@ class _Run:
 
     def evaluate(self, shown: _Display) -> None:
         """Score the held-out split; keep ``best.pt`` when the score improves."""
-        assert self.evaluator is not None
         t = self.trainer
-        result = self.evaluator(t.model, self.device, t.global_step, t.epoch + 1)
-        text = (f"eval at step {result.step}: {result.metric} {result.value:.2f} dB"
-                + (" (best so far; saved best.pt)" if result.improved else ""))
-        if result.improved:
+        result = None
+        if self.evaluator is not None:  # rank 0 evaluates; the others wait for its verdict
+            result = self.evaluator(t.model, self.device, t.global_step, t.epoch + 1)
+        (improved,) = from_main([bool(result and result.improved)], self.dist, self.device)
+        if improved:
             self.save()
-            self._copy_latest(self.run.checkpoints / "best.pt")
-        shown.message(text)
+            if self.is_main:
+                self._copy_latest(self.run.checkpoints / "best.pt")
+        if result is not None:
+            shown.message(f"eval at step {result.step}: {result.metric} {result.value:.2f} dB"
+                          + (" (best so far; saved best.pt)" if result.improved else ""))
+
+    def _decide(self, stop: threading.Event, step: int) -> tuple[bool, bool]:
+        """(stop now, save now). Under torchrun every rank takes rank 0's decision, at
+        logging steps only (a decision is a synchronisation)."""
+        wanted = [stop.is_set(), time.monotonic() - self.last_save > self.autosave_seconds]
+        if self.dist is None:
+            return wanted[0], wanted[1]
+        if step % self.cfg.log_every:
+            return False, False
+        stop_now, save_now = from_main(wanted, self.dist, self.device)
+        return stop_now, save_now
 
     # -- the loop ------------------------------------------------------------------------------
     def total_steps(self) -> int:
@@ -355,8 +419,11 @@ class _Run:
         steps_per_epoch = self.loader.steps_per_epoch
         epochs = cfg.total_epochs
         interval_start, interval_steps = time.perf_counter(), 0
+        screen = self.console if self.is_main else Console(file=io.StringIO())
+        stopping = False
         with _stop_on_signals() as stop, \
-                _Display(self.console, self.quiet, total, t.global_step, cfg.batch_size) as shown:
+                _Display(screen, self.quiet, total, t.global_step,
+                         cfg.batch_size * (self.dist.world if self.dist else 1)) as shown:
             shown.message(
                 f"run [bold]{self.run.path}[/]: {len(self.loader.dataset.files[0])} A / "
                 f"{len(self.loader.dataset.files[1])} B images, {steps_per_epoch} steps per "
@@ -380,21 +447,25 @@ class _Run:
                         rate = interval_steps * cfg.batch_size / max(now - interval_start, 1e-9)
                         interval_start, interval_steps = now, 0
                         self.last_losses = losses
-                        self.log.write({"step": step, "epoch": t.epoch + 1, "lr": t.lr,
-                                        "images_per_s": rate, **losses})
+                        if self.log is not None:
+                            self.log.write({"step": step, "epoch": t.epoch + 1, "lr": t.lr,
+                                            "images_per_s": rate * (self.dist.world
+                                                                    if self.dist else 1),
+                                            **losses})
                         shown.update(step, epoch_text, losses)
                     elif not self.quiet:
                         shown.update(step, epoch_text, None)
                     if cfg.sample_every and step % cfg.sample_every == 0:
                         self.write_samples(f"step_{step:07d}")
-                    if self.evaluator is not None and step % cfg.eval_every == 0:
+                    if cfg.eval_every and step % cfg.eval_every == 0:
                         self.evaluate(shown)
                     if step >= total:
                         done = True
                         break
-                    if stop.is_set():
+                    stopping, save_now = self._decide(stop, step)
+                    if stopping:
                         break
-                    if time.monotonic() - self.last_save > self.autosave_seconds:
+                    if save_now:
                         self.save()
                 if t.step_in_epoch >= steps_per_epoch:  # the epoch is complete
                     t.end_epoch()
@@ -403,7 +474,7 @@ class _Run:
                     if not cfg.sample_every:
                         self.write_samples(f"epoch_{t.epoch:04d}")
                     shown.update(t.global_step, epoch_text, self.last_losses, force_line=True)
-                if stop.is_set():
+                if stopping:
                     self.save()
                     raise TrainingInterrupted(
                         f"stopped at step {t.global_step}; saved {self.run.latest}. "
@@ -416,7 +487,7 @@ class _Run:
                                 "point?)")
         return TrainResult(self.run.path, t.global_step, t.epoch, str(self.device),
                            self.precision, self.bad_files, self.last_losses,
-                           time.perf_counter() - started)
+                           time.perf_counter() - started, self.is_main)
 
 
 def train(cfg: TrainConfig | None = None, *, resume: str | Path | None = None,
@@ -424,16 +495,26 @@ def train(cfg: TrainConfig | None = None, *, resume: str | Path | None = None,
           quiet: bool = False, autosave_seconds: float = AUTOSAVE_SECONDS) -> TrainResult:
     """Train a new run from ``cfg``, or continue the run at ``resume`` (with ``overrides``)."""
     console = console or Console(stderr=True)
-    if resume is not None:
-        cfg, state = load_run(resume, overrides)
-    else:
-        if cfg is None:
-            raise CganError("nothing to train: give a config or a run to resume")
-        if overrides:
-            cfg = replace(cfg, **overrides)
-        cfg, state = prepare_new_run(cfg), None
-    run = _Run(cfg, state, console, quiet, autosave_seconds)
+    requested = (overrides or {}).get("device") or (cfg.device if cfg else "auto")
+    dist, device_name = init_distributed(requested)
     try:
-        return run.train()
+        if resume is not None:
+            cfg, state = load_run(resume, overrides)
+        else:
+            if cfg is None:
+                raise CganError("nothing to train: give a config or a run to resume")
+            if overrides:
+                cfg = replace(cfg, **overrides)
+            cfg, state = prepare_new_run(cfg), None
+            if dist is not None:  # one seed for all ranks; nobody writes before all checked
+                cfg.seed = gather(cfg.seed, dist)[0]
+        if dist is not None and resume is not None and cfg.device not in ("auto", "cuda"):
+            device_name = cfg.device  # a resumed CPU (gloo) run stays on the CPU
+        run = _Run(cfg, state, console, quiet, autosave_seconds, dist, device_name)
+        try:
+            return run.train()
+        finally:
+            if run.log is not None:
+                run.log.close()
     finally:
-        run.log.close()
+        shutdown(dist)

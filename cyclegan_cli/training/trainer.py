@@ -25,6 +25,7 @@ from cyclegan_cli.losses import (
 )
 from cyclegan_cli.models import build_discriminator, build_generator
 from cyclegan_cli.training.device import PRECISIONS
+from cyclegan_cli.training.distributed import Dist, all_true, mean_over_ranks, wrap
 from cyclegan_cli.training.pool import ImagePool
 from cyclegan_cli.training.schedule import build_scheduler
 from cyclegan_cli.training.speed import SpeedPlan, compiled, resolve_speed
@@ -68,8 +69,9 @@ class Trainer:
     """Owns the networks, optimisers, schedulers, pools and counters of one training run."""
 
     def __init__(self, cfg: TrainConfig, device: torch.device, precision: str = "fp32",
-                 speed: SpeedPlan | None = None) -> None:
+                 speed: SpeedPlan | None = None, dist: Dist | None = None) -> None:
         self.cfg = cfg
+        self.dist = dist
         self.device = device
         self.precision = precision
         self.amp_dtype = PRECISIONS[precision]
@@ -86,15 +88,12 @@ class Trainer:
         self.opt_D = torch.optim.Adam(
             itertools.chain(m.D_A.parameters(), m.D_B.parameters()), lr=cfg.lr, betas=betas,
             **fused)
-        # what the step calls: the networks, compiled when asked (the first step falls back
-        # to eager if compiling fails)
-        self.nets: dict[str, Callable[..., Tensor]] = {
-            name: compiled(getattr(m, name), self.speed.compile) for name in NETS}
+        self._build_calls()
         self._compile_pending = self.speed.compile != "off"
         self.on_warning: Callable[[str], None] = lambda text: warnings.warn(text, stacklevel=2)
         self.sched_G = build_scheduler(self.opt_G, cfg)
         self.sched_D = build_scheduler(self.opt_D, cfg)
-        seed = cfg.seed or 0
+        seed = (cfg.seed or 0) + 7919 * (dist.rank if dist else 0)  # own pools on each rank
         self.pool_A = ImagePool(cfg.pool_size, seed=seed * 2 + 1)
         self.pool_B = ImagePool(cfg.pool_size, seed=seed * 2 + 2)
         self.scaler = torch.amp.GradScaler(device.type, enabled=precision == "fp16")
@@ -110,6 +109,20 @@ class Trainer:
         self._loss_sum = torch.zeros(len(self.loss_names), device=device)
         self._loss_count = 0
         self._finite = torch.ones((), dtype=torch.bool, device=device)
+
+    def _build_calls(self, mode: str | None = None) -> None:
+        """What the step calls: the networks, compiled when asked. Under torchrun the
+        generators and the discriminators' own update go through DistributedDataParallel;
+        the frozen discriminators of the generator update are called directly."""
+        mode = self.speed.compile if mode is None else mode
+        m = self.model
+        synced = {name: wrap(getattr(m, name), self.dist, self.device) for name in NETS}
+        self.nets: dict[str, Callable[..., Tensor]] = {
+            name: compiled(synced[name] if name.startswith("G") else getattr(m, name), mode)
+            for name in NETS}
+        self.d_nets: dict[str, Callable[..., Tensor]] = (
+            {name: compiled(synced[name], mode) for name in ("D_A", "D_B")}
+            if self.dist is not None else {name: self.nets[name] for name in ("D_A", "D_B")})
 
     # -- the step ------------------------------------------------------------------------------
     def autocast(self) -> contextlib.AbstractContextManager:
@@ -141,8 +154,8 @@ class Trainer:
             self.load_state_dict(saved["state"])
             torch.set_rng_state(saved["rng"])
             self._loss_sum, self._loss_count, self._finite = saved["sums"]
-            self.nets = {name: getattr(self.model, name) for name in NETS}
             self.speed.compile = "off"
+            self._build_calls()
             torch._dynamo.reset()
             losses = self._step(real_A, real_B)
         self._compile_pending = False
@@ -199,6 +212,7 @@ class Trainer:
         pooled_A = self.pool_A.query(fake_A.detach())
         pooled_B = self.pool_B.query(fake_B.detach())
         with self.autocast():
+            D_A, D_B = self.d_nets["D_A"], self.d_nets["D_B"]
             if fuse and pooled_A.shape == real_A.shape and pooled_B.shape == real_B.shape:
                 pred_A = D_A(torch.cat([real_A, pooled_A])).split(n)
                 pred_B = D_B(torch.cat([real_B, pooled_B])).split(n)
@@ -235,14 +249,14 @@ class Trainer:
         """Mean of each loss since the last call (one host synchronisation)."""
         if self._loss_count == 0:
             return {}
-        values = (self._loss_sum / self._loss_count).tolist()
+        values = mean_over_ranks(self._loss_sum / self._loss_count, self.dist).tolist()
         self._loss_sum.zero_()
         self._loss_count = 0
         return dict(zip(self.loss_names, values, strict=True))
 
     def losses_finite(self) -> bool:
         """False once any loss since the start (or the last resume) was NaN or infinite."""
-        return bool(self._finite.item())
+        return bool(all_true(self._finite, self.dist).item())
 
     def end_epoch(self) -> None:
         self.sched_G.step()
