@@ -128,3 +128,48 @@ def test_speed_options_on_the_command_line(tmp_path, tiny_data) -> None:
     again = CliRunner().invoke(app, ["train", "--resume", str(runs / "s"), "--max-steps", "3",
                                      "--fuse-calls", "--quiet"])
     assert again.exit_code == 0, again.output  # speed options may change on resume
+
+
+def test_device_batches_on_the_cpu() -> None:
+    from cyclegan_cli.training.prefetch import device_batches
+
+    raw = [{"A": torch.full((1, 3, 4, 4), v, dtype=torch.uint8),
+            "B": torch.zeros((1, 3, 4, 4), dtype=torch.uint8), "bad": [f"x{v}"]}
+           for v in (0, 255)]
+    out = list(device_batches(raw, CPU))
+    assert [bad for _, _, bad in out] == [["x0"], ["x255"]]
+    assert out[0][0].min() == -1 and out[1][0].max() == 1 and out[0][1].dtype == torch.float32
+
+
+needs_cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+
+
+@pytest.mark.gpu
+@needs_cuda
+def test_cuda_default_step_matches_plain() -> None:
+    """On a GPU the default levers (bf16, channels-last, fused Adam, fused calls, compile)
+    train like the plain fp32 step, within bf16 tolerance."""
+    cuda = torch.device("cuda")
+    cfg = _cfg()
+    a, b = (x.to(cuda) for x in _inputs())
+    runs = []
+    for precision, plan in (("fp32", SpeedPlan.plain()), ("bf16", resolve_speed(cfg, cuda))):
+        torch.manual_seed(0)
+        t = Trainer(cfg, cuda, precision, speed=plan)
+        runs.append(torch.stack([t.train_step(a, b) for _ in range(3)]).cpu())
+    torch.testing.assert_close(runs[1], runs[0], rtol=0.05, atol=0.05)
+
+
+@pytest.mark.gpu
+@needs_cuda
+def test_cuda_prefetch_gives_the_same_batches() -> None:
+    from cyclegan_cli.training.prefetch import device_batches
+
+    cuda = torch.device("cuda")
+    raw = [{"A": torch.randint(0, 256, (2, 3, 8, 8), dtype=torch.uint8).pin_memory(),
+            "B": torch.randint(0, 256, (2, 3, 8, 8), dtype=torch.uint8).pin_memory(),
+            "bad": []} for _ in range(4)]
+    for (a, b, _), batch in zip(device_batches(raw, cuda), raw, strict=True):
+        assert a.device.type == "cuda"
+        torch.testing.assert_close(a.cpu(), batch["A"].float() / 127.5 - 1)
+        torch.testing.assert_close(b.cpu(), batch["B"].float() / 127.5 - 1)
