@@ -19,7 +19,7 @@ from rich.console import Console
 
 from cyclegan_cli import __version__
 from cyclegan_cli.config import TrainConfig, cli_fields
-from cyclegan_cli.errors import CganError, TrainingInterrupted
+from cyclegan_cli.errors import CganError, TrainingInterrupted, describe_os_error
 
 app = typer.Typer(
     name="cgan",
@@ -56,6 +56,10 @@ def handle_errors(func: Callable[..., Any]) -> Callable[..., Any]:
             raise _fail("interrupted", 130) from None
         except (typer.Exit, typer.Abort):
             raise
+        except OSError as exc:  # disk full, permissions, read-only: a user's problem to fix
+            if _state["debug"]:
+                raise
+            raise _fail(describe_os_error(exc), 1) from None
         except Exception as exc:
             if _state["debug"]:
                 raise

@@ -42,3 +42,20 @@ class ModelError(CganError):
 
 class ExportError(CganError):
     """A generator that cannot be exported, or an exported file that does not match it."""
+
+
+def describe_os_error(exc: OSError) -> str:
+    """One line for a failed file operation: what, where, and what to do."""
+    import errno
+
+    where = f"{exc.filename}: " if exc.filename else ""
+    hints = {
+        errno.ENOSPC: "the disk is full; free some space and run again (files written "
+                      "before are complete and intact)",
+        errno.EDQUOT: "the disk quota is exceeded; free some space and run again",
+        errno.EACCES: "permission denied; choose a folder you can write to",
+        errno.EPERM: "operation not permitted; choose a folder you can write to",
+        errno.EROFS: "the file system is read-only; choose another folder",
+    }
+    hint = hints.get(exc.errno or -1)
+    return f"cannot write {where}{hint}" if hint else f"{where}{exc.strerror or exc}"

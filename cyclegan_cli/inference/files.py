@@ -17,7 +17,7 @@ from PIL import Image
 
 from cyclegan_cli.atomic import atomic_open
 from cyclegan_cli.data.images import IMAGE_EXTENSIONS, list_images, open_image, probe_image
-from cyclegan_cli.errors import CganError, ImageReadError
+from cyclegan_cli.errors import CganError, ImageReadError, describe_os_error
 
 FORMATS = {"png": ".png", "jpg": ".jpg", "jpeg": ".jpg", "webp": ".webp", "tif": ".tif",
            "tiff": ".tif", "bmp": ".bmp"}
@@ -186,7 +186,11 @@ def translate_files(translator, jobs: list[Job], *, batch_size: int = 4,
             try:
                 save_image(out, job.dst)
                 summary.written.append(job.dst)
-            except (OSError, CganError) as err:
+            except OSError as err:  # full disk, read-only folder...: named, the rest go on
+                if err.filename is None:
+                    err.filename = str(job.dst)
+                summary.failed.append((job.src, describe_os_error(err)))
+            except CganError as err:
                 summary.failed.append((job.src, f"cannot write {job.dst}: {err}"))
         if on_progress:
             on_progress(len(batch))

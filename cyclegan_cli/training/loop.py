@@ -39,6 +39,7 @@ from cyclegan_cli.errors import (
     ImageReadError,
     TrainingDiverged,
     TrainingInterrupted,
+    describe_os_error,
 )
 from cyclegan_cli.models import generator_size_multiple
 from cyclegan_cli.progress import image_progress
@@ -266,6 +267,8 @@ class _Run:
         self.samples: list[tuple[torch.Tensor, ...]] = []
         self.log: LossLog | None = None
         if self.is_main:
+            if state is not None:
+                self.run.remove_stale_temporaries()
             self.run.create(cfg)  # (re)writes config.json: resumable options may have changed
             self.samples = self._sample_inputs(dataset)
             self.log = LossLog(self.run.losses, self.trainer.loss_names,
@@ -370,7 +373,11 @@ class _Run:
             "device": str(self.device),
             "precision": self.precision,
         }
-        save_checkpoint(self.run.latest, state)
+        try:
+            save_checkpoint(self.run.latest, state)
+        except OSError as exc:  # disk full, folder gone read-only...: the old one is intact
+            raise CheckpointError(f"{describe_os_error(exc)}; then continue with: cgan train "
+                                  f"--resume {self.run.path}") from exc
         if numbered_epoch is not None:
             self._copy_latest(self.run.epoch_checkpoint(numbered_epoch))
         self.last_save = time.monotonic()

@@ -48,10 +48,32 @@ class RunDir:
     def epoch_checkpoint(self, epoch: int) -> Path:
         return self.checkpoints / f"epoch_{epoch:04d}.pt"
 
+    def remove_stale_temporaries(self) -> list[Path]:
+        """Delete the hidden temporary files a killed process left behind (``.NAME.*.tmp``
+        from atomic writes); the real files beside them are complete. Returns what went."""
+        stale = [p for folder in (self.path, self.checkpoints, self.samples) if folder.is_dir()
+                 for p in folder.glob(".*.tmp") if p.is_file()]
+        for p in stale:
+            p.unlink(missing_ok=True)
+        return stale
+
     def create(self, cfg: TrainConfig) -> None:
         for folder in (self.path, self.samples, self.checkpoints):
             folder.mkdir(parents=True, exist_ok=True)
         atomic_write_text(self.config, cfg.to_json())
+
+
+def _complete(row: dict, columns: list[str]) -> bool:
+    """Whether a CSV row has every column, with numbers where numbers belong."""
+    if None in row or any(not row.get(c) for c in columns):
+        return False
+    try:
+        int(row["step"])
+        for c in columns[1:]:
+            float(row[c])
+    except ValueError:
+        return False
+    return True
 
 
 class LossLog:
@@ -71,9 +93,11 @@ class LossLog:
             self._fh.flush()
 
     def _truncate_after(self, step: int) -> None:
-        with open(self.path, newline="", encoding="utf-8") as fh:
-            rows = list(csv.DictReader(fh))
-        kept = [r for r in rows if int(r["step"]) <= step]
+        text = self.path.read_text(encoding="utf-8")
+        if text and not text.endswith("\n"):  # the last line was cut short by a kill
+            text = text[:text.rfind("\n") + 1]
+        rows = list(csv.DictReader(io.StringIO(text, newline="")))
+        kept = [r for r in rows if _complete(r, self.columns) and int(r["step"]) <= step]
         buf = io.StringIO()
         writer = csv.DictWriter(buf, fieldnames=self.columns, extrasaction="ignore")
         writer.writeheader()
