@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import inspect
+import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -81,9 +82,19 @@ def main_options(
                                           help="Show the version and exit.")] = False,
     debug: Annotated[bool, typer.Option("--debug", help="Show full tracebacks on errors.")]
     = False,
+    max_megapixels: Annotated[Optional[float], typer.Option(  # noqa: UP045
+        "--max-megapixels", metavar="MP", help="Accept images up to this many megapixels "
+        "(default 179, or $CGAN_MAX_MEGAPIXELS): larger files are refused from their header "
+        "as possible decompression bombs.", show_default=False)] = None,
 ) -> None:
     """Unpaired image-to-image translation with CycleGAN."""
     _state["debug"] = debug
+    if max_megapixels is not None:
+        if max_megapixels <= 0:
+            raise _fail("--max-megapixels must be > 0", 2)
+        from cyclegan_cli.data.images import MEGAPIXELS_ENV
+
+        os.environ[MEGAPIXELS_ENV] = str(max_megapixels)  # data-loading workers inherit it
 
 
 # -- train --------------------------------------------------------------------------------------
@@ -380,6 +391,9 @@ def translate(
              "time instead of its own (about twice the compute).")] = False,
     stabilize_frames: Annotated[float, typer.Option(
         help="Videos: time constant of that average, in frames.")] = 8.0,
+    gif_frames: Annotated[Literal["all", "first"], typer.Option(
+        help="Animated GIFs: all frames (an animated GIF out, through the video path) or the "
+             "first frame only (a still image, PNG unless --format).")] = "all",
     shard: Annotated[Optional[str], typer.Option(  # noqa: UP045
         metavar="K/N", help="Translate only shard K of N (K = 0..N-1) of the inputs: N "
         "independent jobs (a SLURM array, a Kubernetes indexed job) with the same inputs and "
@@ -395,14 +409,24 @@ def translate(
     never overwritten; unreadable files are listed at the end and make the exit code 1.
     """
     from cyclegan_cli.inference import load_model
-    from cyclegan_cli.inference.files import parse_shard, plan_jobs, take_shard, translate_files
+    from cyclegan_cli.inference.files import (
+        Job,
+        parse_shard,
+        plan_jobs,
+        take_shard,
+        translate_files,
+    )
     from cyclegan_cli.inference.resolve import resolve_model
     from cyclegan_cli.inference.video import is_video
     from cyclegan_cli.progress import image_progress
 
     if batch_size < 1 or (tile is not None and tile < 16):
         raise CganError("--batch-size must be >= 1 and --tile >= 16")
-    videos = [p for p in paths if p.is_file() and is_video(p)]
+    def animated(p: Path) -> bool:  # a GIF's frames go through the video path
+        return gif_frames == "all" or p.suffix.lower() != ".gif"
+
+    videos: list[Path | tuple[Path, Path]] = [
+        p for p in paths if p.is_file() and is_video(p) and animated(p)]
     images = [p for p in paths if p not in videos]
     # frame folders: to a video, or in order when --stabilize carries statistics between frames
     sequences = [p for p in images if p.is_dir()] if to_video or stabilize else []
@@ -410,17 +434,25 @@ def translate(
         raise CganError("--to-video takes exactly one folder of frames")
     images = [p for p in images if p not in sequences]
     jobs = plan_jobs(images, out, fmt, allow_inside_input) if images else []
+    gifs = [j for j in jobs if j.src.suffix.lower() == ".gif"]  # found in folders
+    if gifs and gif_frames == "all":
+        videos += [(j.src, j.dst) for j in gifs]
+        jobs = [j for j in jobs if j not in gifs]
+    elif gifs and fmt is None:  # the first frame, as a still PNG
+        jobs = [Job(j.src, j.dst.with_suffix(".png")) if j in gifs else j for j in jobs]
     part = parse_shard(shard) if shard is not None else None
     whole = len(jobs) + len(videos) + len(sequences)
     if part is not None:  # each kind of input is dealt out separately, so shards stay even
         jobs = take_shard(jobs, lambda j: str(j.src), part)
-        videos = take_shard(videos, str, part)
+        videos = take_shard(videos, lambda v: str(v[0] if isinstance(v, tuple) else v), part)
         sequences = take_shard(sequences, str, part)
     model_path, found_backend = resolve_model(model, direction or "AtoB")
     backend = backend or found_backend
     if direction is None and backend == "torch":
         direction = "AtoB"
     translator = load_model(model_path, backend=backend, direction=direction)
+    for note in translator.notes:
+        err_console.print(f"[yellow]warning:[/] {note}", highlight=False, soft_wrap=True)
     info = translator.info
     console = Console(stderr=True)
     if part is not None:
@@ -476,9 +508,11 @@ def _translate_sequence(translator: Any, folder: Path, dst: Path, console: Conso
     return []
 
 
-def _translate_videos(translator: Any, videos: list[Path], out: Path, console: Console, *,
-                      quiet: bool, **options: Any) -> list[tuple[Path, str]]:
-    """Stream each video through the translator; (video, reason) for each one that failed."""
+def _translate_videos(translator: Any, videos: list[Path | tuple[Path, Path]], out: Path,
+                      console: Console, *, quiet: bool, **options: Any
+                      ) -> list[tuple[Path, str]]:
+    """Stream each video through the translator; (video, reason) for each one that failed.
+    A video is a path (its output goes under ``out``) or a (source, output) pair."""
     from cyclegan_cli.inference.video import (
         probe_video,
         selected_frames,
@@ -488,9 +522,11 @@ def _translate_videos(translator: Any, videos: list[Path], out: Path, console: C
     from cyclegan_cli.progress import image_progress
 
     failed = []
-    for src in videos:
+    for video in videos:
+        src, dst = video if isinstance(video, tuple) else (video, None)
         try:
-            dst = video_output(src, out, single=len(videos) == 1)
+            if dst is None:
+                dst = video_output(src, out, single=len(videos) == 1)
             clip = probe_video(src, exact=False)
             console.print(f"{src}: ~{clip.frames} frames {clip.width}×{clip.height} at "
                           f"{clip.fps:g} fps → [bold]{dst}[/]", highlight=False)

@@ -17,11 +17,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from PIL import Image
 from typer.testing import CliRunner
 
 from cyclegan_cli.cli import app
-from cyclegan_cli.data.images import load_rgb
+from cyclegan_cli.data.images import load_rgb, probe_image
+from cyclegan_cli.errors import ImageReadError
+from cyclegan_cli.inference import load_model
 
 PROJECT = Path(__file__).resolve().parents[1]
 MODEL = PROJECT / "weights" / "golden_hour-AtoB.onnx"
@@ -222,3 +226,284 @@ def test_a_real_full_disk_and_a_read_only_folder(tmp_path) -> None:
         assert "Traceback" not in ro.output
     finally:
         subprocess.run(["umount", str(disk)], capture_output=True)
+
+
+# -- hostile and odd image files, through translate and train ---------------------------------
+def _png_header_only(path: Path, width: int, height: int) -> None:
+    """A PNG whose header declares width×height and whose data is a few bytes."""
+    import struct
+    import zlib
+
+    def chunk(tag: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + tag + data + struct.pack(
+            ">I", zlib.crc32(tag + data) & 0xFFFFFFFF)
+
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(
+        ">IIBBBBB", width, height, 8, 2, 0, 0, 0)) + chunk(b"IDAT", zlib.compress(b"\0" * 64))
+        + chunk(b"IEND", b""))
+
+
+@pytest.fixture(scope="module")
+def odd_files(tmp_path_factory) -> tuple[Path, dict[str, str | None]]:
+    """A folder of odd inputs; for each, the reason its translation fails (None: it works)."""
+    root = tmp_path_factory.mktemp("odd")
+    rng = np.random.default_rng(3)
+    photo = rng.integers(0, 256, (48, 64, 3), dtype=np.uint8)
+    expect: dict[str, str | None] = {}
+
+    def save(name: str, img: Image.Image, ok: str | None = None, **kw) -> None:
+        (root / name).parent.mkdir(parents=True, exist_ok=True)
+        img.save(root / name, **kw)
+        expect[name] = ok
+
+    (root / "empty.png").write_bytes(b"")
+    expect["empty.png"] = "not an image"
+    Image.fromarray(photo).save(root / "full.jpg", quality=90)
+    (root / "truncated.jpg").write_bytes((root / "full.jpg").read_bytes()[:600])
+    (root / "full.jpg").unlink()
+    expect["truncated.jpg"] = "truncated"
+    Image.fromarray(photo).save(root / "full.png")
+    (root / "truncated.png").write_bytes((root / "full.png").read_bytes()[:300])
+    (root / "full.png").unlink()
+    expect["truncated.png"] = "truncated"
+    (root / "notes.png").write_text("this is text, not a picture")
+    expect["notes.png"] = "not an image"
+    _png_header_only(root / "bomb.png", 20000, 20000)
+    expect["bomb.png"] = "--max-megapixels 401"
+    save("one_pixel.png", Image.new("RGB", (1, 1), (200, 10, 10)))
+    save("sixteen_bit.png", Image.fromarray((rng.integers(0, 65535, (20, 30))).astype(np.uint16)))
+    save("cmyk.jpg", Image.fromarray(photo).convert("CMYK"))
+    pal = Image.fromarray(photo).convert("P", palette=Image.Palette.ADAPTIVE, colors=16)
+    save("palette_transparent.png", pal, transparency=0)
+    frames = [Image.fromarray(np.roll(photo, 8 * i, axis=1)) for i in range(3)]
+    frames[0].save(root / "animated.gif", save_all=True, append_images=frames[1:], duration=80)
+    expect["animated.gif"] = None
+    exif = Image.Exif()
+    exif[0x0112] = 6  # rotate 90° clockwise when shown
+    save("rotated.jpg", Image.fromarray(photo), exif=exif)
+    save("gray.png", Image.fromarray(photo[..., 0]))
+    save("with spaces ünïcödé 写真.png", Image.fromarray(photo))
+    (root / "loop").mkdir()
+    (root / "loop" / "again").symlink_to("..")  # a symlink loop inside the input folder
+    return root, expect
+
+
+def test_translate_odd_files(tmp_path, odd_files) -> None:
+    root, expect = odd_files
+    out = tmp_path / "out"
+    result = CliRunner().invoke(app, ["translate", "-m", str(MODEL), str(root), "-o",
+                                      str(out), "--gif-frames", "first", "--quiet"])
+    assert result.exit_code == 1  # some inputs failed
+    assert "Traceback" not in result.output
+    text = " ".join(result.output.split())  # unwrapped
+    for name, reason in expect.items():
+        if reason is None:
+            stem = Path(name).with_suffix("").name
+            found = list(out.glob(f"{stem}.*"))
+            assert len(found) == 1, name
+            load_rgb(found[0])
+        else:
+            assert f"{name}: " in text and reason in text, (name, reason)
+    rotated = load_rgb(out / "rotated.jpg")
+    assert rotated.shape[:2] == (64, 48)  # EXIF rotation applied
+    assert load_rgb(out / "one_pixel.png").shape == (1, 1, 3)
+    assert Image.open(out / "palette_transparent.png").mode == "RGBA"  # alpha kept
+
+
+def test_translate_all_gif_frames(tmp_path, odd_files) -> None:
+    root, _ = odd_files
+    result = CliRunner().invoke(app, ["translate", "-m", str(MODEL), str(root / "animated.gif"),
+                                      "-o", str(tmp_path / "o"), "--quiet"])
+    assert result.exit_code == 0, result.output
+    with Image.open(tmp_path / "o" / "animated.gif") as gif:
+        assert gif.n_frames == 3
+
+
+def test_bomb_limit_can_be_raised(tmp_path) -> None:
+    _png_header_only(tmp_path / "big.png", 3000, 2000)  # 6 MP declared, almost no data
+    args = ["translate", "-m", str(MODEL), str(tmp_path / "big.png"), "-o", str(tmp_path / "o")]
+    low = CliRunner().invoke(app, ["--max-megapixels", "5", *args])
+    assert low.exit_code == 1 and "over the 5 MP limit" in low.output
+    assert "--max-megapixels 7" in " ".join(low.output.split())
+    high = CliRunner().invoke(app, ["--max-megapixels", "7", *args])
+    assert "over the" not in high.output  # past the limit; the broken data fails later
+    assert "big.png" in high.output and high.exit_code == 1
+
+
+def test_train_on_odd_files(tmp_path, odd_files, tiny_data) -> None:
+    """Training uses every readable image (GIF: its first frame) and names each skipped one."""
+    root, expect = odd_files
+    result = CliRunner().invoke(app, ["train", str(root), str(tiny_data / "trainB"),
+                                      "--runs-dir", str(tmp_path / "runs"), "--name", "odd",
+                                      "--max-steps", "16", *TRAIN])
+    assert result.exit_code == 0, result.output
+    assert "Traceback" not in result.output
+    text = " ".join(result.output.split())
+    bad = [n for n, reason in expect.items() if reason is not None]
+    for name in bad:
+        assert f"skipping unreadable image {root / name}" in text, name
+    assert f"{len(bad)} unreadable image(s) were skipped" in text
+
+
+# -- random arrays through the inference core; random bytes through the image reader ---------
+@pytest.fixture(scope="module")
+def core():
+    return load_model(MODEL)
+
+
+@settings(max_examples=60, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(h=st.integers(1, 70), w=st.integers(1, 70), channels=st.sampled_from([0, 1, 2, 3, 4]),
+       wide=st.booleans(), seed=st.integers(0, 2**16))
+def test_any_image_array_translates_to_its_own_size(core, h, w, channels, wide, seed) -> None:
+    """Every size, channel count (0 = a 2-D gray array) and 8/16-bit type: the output has the
+    input's size, uint8, RGB (+ the input's alpha), and no exception."""
+    rng = np.random.default_rng(seed)
+    shape = (h, w) if channels == 0 else (h, w, channels)
+    arr = rng.integers(0, 65536 if wide else 256, shape).astype(np.uint16 if wide else np.uint8)
+    out = core.translate_array(arr)
+    assert out.dtype == np.uint8 and out.shape[:2] == (h, w)
+    assert out.shape[2] == (4 if channels in (2, 4) else 3)
+    if channels == 4 and not wide:
+        np.testing.assert_array_equal(out[..., 3], arr[..., 3])  # alpha untouched
+
+
+def _image_bytes(data: st.DataObject) -> bytes:
+    """Real image files of random kinds, then damaged at random (truncated, bytes flipped)."""
+    import io
+
+    fmt = data.draw(st.sampled_from(["PNG", "JPEG", "GIF", "BMP", "TIFF", "WEBP"]))
+    mode = data.draw(st.sampled_from(["RGB", "L", "P", "RGBA", "1"]))
+    if fmt == "JPEG" and mode in ("RGBA", "P"):
+        mode = "RGB"
+    size = (data.draw(st.integers(1, 40)), data.draw(st.integers(1, 40)))
+    buf = io.BytesIO()
+    Image.new(mode, size).save(buf, fmt)
+    raw = bytearray(buf.getvalue())
+    cut = data.draw(st.integers(0, len(raw)))
+    raw = raw[:cut] if data.draw(st.booleans()) else raw
+    for _ in range(data.draw(st.integers(0, 8))):
+        if raw:
+            raw[data.draw(st.integers(0, len(raw) - 1))] = data.draw(st.integers(0, 255))
+    return bytes(raw)
+
+
+@settings(max_examples=300, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@given(data=st.data(), junk=st.binary(max_size=2000))
+def test_fuzz_the_image_reader(tmp_path, data, junk) -> None:
+    """Damaged images and random bytes: the reader either returns an RGB array or raises
+    ImageReadError naming the file — nothing else (a bounded fuzz run: ~300 cases)."""
+    for i, raw in enumerate((_image_bytes(data), junk)):
+        path = tmp_path / f"case{i}.png"
+        path.write_bytes(raw)
+        for read in (load_rgb, probe_image):
+            try:
+                result = read(path)
+            except ImageReadError as err:
+                assert err.path == str(path) and err.reason
+                continue
+            if read is load_rgb:
+                assert result.dtype == np.uint8 and result.ndim == 3 and result.shape[2] == 3
+
+
+# -- no tracebacks for user errors; --debug shows them ----------------------------------------
+@pytest.mark.parametrize("args", [
+    ["translate", "-m", "no_such_model", "x.png"],
+    ["translate", "-m", "golden_hour", "missing_folder/"],
+    ["translate", "-m", str(PROJECT / "README.md"), "."],
+    ["train", "no_such_A/", "no_such_B/"],
+    ["train", "--resume", "no_such_run/"],
+    ["export", "no_such_run/"],
+    ["eval", "-m", "golden_hour", "missing/"],
+    ["translate", "-m", "golden_hour", ".", "--shard", "3/2"],
+])
+def test_user_errors_print_one_line_not_a_traceback(tmp_path, args) -> None:
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    run = subprocess.run([sys.executable, "-m", "cyclegan_cli", *args], cwd=tmp_path, env=env,
+                         capture_output=True, text=True, timeout=120)
+    assert run.returncode not in (0, None)
+    assert "Traceback" not in run.stderr + run.stdout
+    assert run.stderr.strip().startswith("error:") or "Usage:" in run.stderr
+    debug = subprocess.run([sys.executable, "-m", "cyclegan_cli", "--debug", *args],
+                           cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
+    if "Usage:" not in run.stderr:
+        assert "Traceback" in debug.stderr  # --debug shows where it came from
+
+
+# -- model files --------------------------------------------------------------------------------
+def _foreign_onnx(path: Path, inputs: int = 1, fixed: bool = False) -> None:
+    """A ResNet generator exported by plain torch.onnx: no cyclegan-cli metadata, own names."""
+    from cyclegan_cli.models import build_generator
+
+    torch.manual_seed(0)
+    net = build_generator("resnet_6blocks", ngf=8).eval()
+    model = net if inputs == 1 else _TwoInputs(net)
+    example = (torch.zeros(1, 3, 32, 32),) * inputs
+    axes = None if fixed else {"x": {0: "n", 2: "h", 3: "w"}, "y": {0: "n", 2: "h", 3: "w"}}
+    names = ["x"] if inputs == 1 else ["x", "x2"]
+    torch.onnx.export(model, example, str(path), input_names=names, output_names=["y"],
+                      dynamic_axes=axes, dynamo=False)
+
+
+class _TwoInputs(torch.nn.Module):
+    def __init__(self, net: torch.nn.Module) -> None:
+        super().__init__()
+        self.net = net
+
+    def forward(self, x, x2):
+        return self.net(x + x2)
+
+
+def test_onnx_without_metadata_is_used_with_a_warning(tmp_path) -> None:
+    _foreign_onnx(tmp_path / "plain.onnx")
+    _photos(tmp_path / "in", 1, side=50)
+    result = CliRunner().invoke(app, ["translate", "-m", str(tmp_path / "plain.onnx"),
+                                      str(tmp_path / "in"), "-o", str(tmp_path / "o")])
+    assert result.exit_code == 0, result.output
+    text = " ".join(result.output.split())
+    assert "warning:" in text and "no cyclegan-cli metadata" in text and "multiple of 4" in text
+    assert load_rgb(tmp_path / "o" / "p0.png").shape == (50, 50, 3)
+
+
+@pytest.mark.parametrize(("kind", "says"), [
+    ("two_inputs", "2 inputs"), ("fixed", "input size is fixed"), ("truncated", "not a usable"),
+    ("text", "not a usable")])
+def test_unusable_model_files_are_one_line_errors(tmp_path, kind, says) -> None:
+    path = tmp_path / "m.onnx"
+    if kind == "two_inputs":
+        _foreign_onnx(path, inputs=2)
+    elif kind == "fixed":
+        _foreign_onnx(path, fixed=True)
+    elif kind == "truncated":
+        path.write_bytes(MODEL.read_bytes()[:5000])
+    else:
+        path.write_text("not a model")
+    _photos(tmp_path / "in", 1)
+    result = CliRunner().invoke(app, ["translate", "-m", str(path), str(tmp_path / "in"),
+                                      "-o", str(tmp_path / "o")])
+    assert result.exit_code != 0
+    text = " ".join(result.output.split())
+    assert text.startswith("error:") and says in text and "Traceback" not in text
+
+
+def test_checkpoint_of_another_architecture(tmp_path, tiny_data) -> None:
+    """A checkpoint from a run of another architecture (another --ngf), given to export or
+    put in place of a run's own: each says so in one line."""
+    import shutil
+
+    runs = tmp_path / "runs"
+    for name, ngf in (("a", "4"), ("b", "8")):
+        args = ["train", str(tiny_data / "trainA"), str(tiny_data / "trainB"), "--runs-dir",
+                str(runs), "--name", name, "--max-steps", "1", *TRAIN, "--ngf", ngf]
+        assert CliRunner().invoke(app, args).exit_code == 0
+    other = runs / "b" / "checkpoints" / "latest.pt"
+    exported = CliRunner().invoke(app, ["export", str(runs / "a"), "--checkpoint", str(other),
+                                        "-o", str(tmp_path / "w")])
+    assert exported.exit_code != 0, exported.output
+    assert exported.output.startswith("error:") and "Traceback" not in exported.output
+    assert not (tmp_path / "w").exists() or not list((tmp_path / "w").glob("*.onnx"))
+    shutil.copyfile(other, runs / "a" / "checkpoints" / "latest.pt")
+    resumed = CliRunner().invoke(app, ["train", "--resume", str(runs / "a"), "--max-steps", "2"])
+    assert resumed.exit_code != 0 and "Traceback" not in resumed.output
+    assert resumed.output.startswith("error:"), resumed.output

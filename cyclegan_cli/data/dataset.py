@@ -117,9 +117,11 @@ class UnalignedDataset(Dataset):
                 bad.append(f"{err.path}: {err.reason}")
         raise DataError(f"no readable images in domain {'AB'[domain]}")
 
-    def load(self, domain: int, index: int, rng: np.random.Generator | None) -> torch.Tensor:
-        """One preprocessed image as a uint8 CxHxW tensor (centred, unflipped if rng is None)."""
-        arr = self.pre.augment(self._prepared(domain, index, []), rng)
+    def load(self, domain: int, index: int, rng: np.random.Generator | None,
+             bad: list[str] | None = None) -> torch.Tensor:
+        """One preprocessed image as a uint8 CxHxW tensor (centred, unflipped if rng is None);
+        unreadable files met on the way are added to ``bad`` ("path: reason")."""
+        arr = self.pre.augment(self._prepared(domain, index, [] if bad is None else bad), rng)
         return torch.from_numpy(arr).permute(2, 0, 1)
 
     def __getitem__(self, key: SampleKey) -> dict:

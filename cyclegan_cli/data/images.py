@@ -16,7 +16,34 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 
 from cyclegan_cli.errors import DataError, ImageReadError
 
-IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff")
+IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff", ".gif")
+DEFAULT_MAX_MEGAPIXELS = 179.0  # PIL's own decompression-bomb error threshold
+MEGAPIXELS_ENV = "CGAN_MAX_MEGAPIXELS"
+# Our own size check (below) replaces PIL's, so that the limit can be raised on request and
+# the message can say how.
+Image.MAX_IMAGE_PIXELS = None
+
+
+def max_megapixels() -> float:
+    """The largest image accepted, in megapixels: $CGAN_MAX_MEGAPIXELS (set by
+    ``cgan --max-megapixels``; inherited by data-loading workers), else 179."""
+    try:
+        return float(os.environ.get(MEGAPIXELS_ENV) or DEFAULT_MAX_MEGAPIXELS)
+    except ValueError:
+        return DEFAULT_MAX_MEGAPIXELS
+
+
+def check_size(path: Path, width: int, height: int) -> None:
+    """ImageReadError for an image over :func:`max_megapixels` (checked from the header,
+    before anything is decoded)."""
+    limit = max_megapixels()
+    mp = width * height / 1e6
+    if mp > limit:
+        need = int(mp) + 1
+        raise ImageReadError(path, f"{width}×{height} pixels ({mp:.0f} MP) is over the "
+                                   f"{limit:g} MP limit that guards against decompression "
+                                   f"bombs; to accept it, run cgan --max-megapixels {need} … "
+                                   f"(or set {MEGAPIXELS_ENV}={need})")
 
 
 def list_images(folder: str | os.PathLike[str]) -> list[Path]:
@@ -83,6 +110,7 @@ def open_image(path: str | os.PathLike[str], draft_size: int | None = None) -> I
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
             with Image.open(path) as img:
+                check_size(path, img.width, img.height)
                 if draft_size and img.format == "JPEG":
                     scale = min(img.width, img.height) / draft_size
                     if scale >= 2:
@@ -123,6 +151,7 @@ def probe_image(path: str | os.PathLike[str]) -> tuple[int, int, str]:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
             with Image.open(path) as img:
+                check_size(path, img.width, img.height)
                 return img.width, img.height, img.mode
     except UnidentifiedImageError:
         raise ImageReadError(path, "not an image or an unsupported format") from None

@@ -56,6 +56,8 @@ def export_run(run_dir: str | os.PathLike, direction: Which = "both",
         raise ExportError(f"unknown direction {direction!r}; use both, AtoB or BtoA")
     run = RunDir(run_dir)
     state = load_checkpoint(checkpoint or run.latest)
+    if checkpoint is not None:
+        _check_belongs(run, state, Path(checkpoint))
     stem = name or Path(run.path).resolve().name
     directions = ["AtoB", "BtoA"] if direction == "both" else [direction]
     results = []
@@ -77,3 +79,19 @@ def export_run(run_dir: str | os.PathLike, direction: Which = "both",
                                          calibration_images=calibration_images,
                                          calibration_size=calibration_size))
     return results
+
+
+ARCHITECTURE = ("netG", "ngf", "norm", "residual", "dropout")
+
+
+def _check_belongs(run: RunDir, state: dict[str, Any], checkpoint: Path) -> None:
+    """ExportError when a checkpoint given for a run has another generator architecture."""
+    if not run.config.is_file() or "config" not in state:
+        return
+    mine = TrainConfig.load(run.config).to_dict()
+    theirs = state["config"]
+    differ = [k for k in ARCHITECTURE if k in theirs and theirs[k] != mine.get(k)]
+    if differ:
+        what = ", ".join(f"{k} {theirs[k]} (the run: {mine.get(k)})" for k in differ)
+        raise ExportError(f"{checkpoint} has another generator architecture than {run.path}: "
+                          f"{what}; export the run it belongs to")

@@ -92,8 +92,8 @@ def cpu_optimized_bytes(file: Path) -> bytes | None:
 
 
 def make_session(path: str | os.PathLike[str], providers: list[Provider] | None = None,
-                 threads: int | None = None, cpu_rewrite: bool | None = None
-                 ) -> ort.InferenceSession:
+                 threads: int | None = None, cpu_rewrite: bool | None = None,
+                 foreign_ok: bool = False) -> ort.InferenceSession:
     """An inference session for a cyclegan-cli ONNX file, validated with :func:`session_info`.
 
     On the CPU provider with few threads the graph is first rewritten for speed (Winograd 3×3
@@ -102,7 +102,8 @@ def make_session(path: str | os.PathLike[str], providers: list[Provider] | None 
     changed.
 
     Raises ModelError naming the file for a missing file, a directory, a file that is not ONNX,
-    or an ONNX model without cyclegan-cli metadata or with the wrong inputs/outputs.
+    or an ONNX model without cyclegan-cli metadata (unless ``foreign_ok`` and its shapes fit,
+    see :func:`guess_info`) or with the wrong inputs/outputs.
     """
     file = Path(path)
     if not file.exists():
@@ -118,7 +119,7 @@ def make_session(path: str | os.PathLike[str], providers: list[Provider] | None 
     if cpu_rewrite and _cpu_only(chosen):
         model = cpu_optimized_bytes(file) or model
     session = _open(model, opts, chosen, file)
-    session_info(session, file)
+    session_info(session, file, foreign_ok=foreign_ok)
     return session
 
 
@@ -147,13 +148,19 @@ def derived_session(model: Any, label: str, providers: list[Provider] | None = N
     return _open(model.SerializeToString(), opts, chosen, label)
 
 
-def session_info(session: ort.InferenceSession, path: str | os.PathLike[str] = "model"
-                 ) -> ModelInfo:
-    """The :class:`ModelInfo` stored in the session's model; checks its input and output."""
+def session_info(session: ort.InferenceSession, path: str | os.PathLike[str] = "model",
+                 foreign_ok: bool = False) -> ModelInfo:
+    """The :class:`ModelInfo` stored in the session's model; checks its input and output.
+
+    With ``foreign_ok``, a model without cyclegan-cli metadata is accepted when its shapes fit
+    an image generator (see :func:`guess_info`); its info then has ``format == "foreign"``.
+    """
     props = session.get_modelmeta().custom_metadata_map
     try:
         info = ModelInfo.from_props(props)
     except (ValueError, TypeError) as exc:
+        if foreign_ok and "cyclegan_cli.format" not in props:
+            return guess_info(session, path)
         raise ModelError(f"{path}: {exc}") from exc
     inputs = [i.name for i in session.get_inputs()]
     outputs = [o.name for o in session.get_outputs()]
@@ -163,3 +170,39 @@ def session_info(session: ort.InferenceSession, path: str | os.PathLike[str] = "
     if info.size_multiple < 1:
         raise ModelError(f"{path}: model metadata has invalid size_multiple {info.size_multiple}")
     return info
+
+
+FOREIGN = "foreign"  # ModelInfo.format of a model without cyclegan-cli metadata
+
+
+def guess_info(session: ort.InferenceSession, path: str | os.PathLike[str]) -> ModelInfo:
+    """Info for an ONNX generator without our metadata: one NCHW 3-channel input with free
+    height and width, an output of the same shape, and the smallest size multiple (4 … 256)
+    at which it runs. ModelError when it does not fit."""
+    import numpy as np
+
+    inputs, outputs = session.get_inputs(), session.get_outputs()
+    what = f"{path}: not a cyclegan-cli model (no metadata)"
+    if len(inputs) != 1 or not outputs:
+        raise ModelError(f"{what}, and it has {len(inputs)} inputs and {len(outputs)} outputs; "
+                         "an image generator has one of each. Export it with cgan export")
+    shape = inputs[0].shape
+    if len(shape) != 4 or shape[1] != 3:
+        raise ModelError(f"{what}, and its input {shape} is not N×3×H×W RGB")
+    if isinstance(shape[2], int) or isinstance(shape[3], int):
+        raise ModelError(f"{what}, and its input size is fixed ({shape[2]}×{shape[3]}); "
+                         "export it with dynamic height and width")
+    out_name = OUTPUT_NAME if any(o.name == OUTPUT_NAME for o in outputs) else outputs[0].name
+    dtype = np.float16 if inputs[0].type == "tensor(float16)" else np.float32
+    for multiple in (4, 8, 16, 32, 64, 128, 256):
+        side = multiple * (max(1, 32 // multiple) | 1)  # an odd number of multiples
+        x = np.zeros((1, 3, side, side), dtype)
+        try:
+            (y,) = session.run([out_name], {inputs[0].name: x})
+        except Exception:  # the network cannot take this size: try a coarser multiple
+            continue
+        if tuple(np.shape(y)) == x.shape:
+            return ModelInfo("AtoB", "A", "B", "unknown", multiple, format=FOREIGN,
+                             source=str(path))
+    raise ModelError(f"{what}, and its output never has the input's shape (tried sizes that "
+                     "are multiples of 4 to 256)")

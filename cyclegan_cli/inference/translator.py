@@ -25,7 +25,7 @@ from cyclegan_cli.inference.imageops import (
     split_channels,
     to_model,
 )
-from cyclegan_cli.inference.metadata import DIRECTIONS, INPUT_NAME, OUTPUT_NAME, ModelInfo
+from cyclegan_cli.inference.metadata import DIRECTIONS, OUTPUT_NAME, ModelInfo
 from cyclegan_cli.inference.norm_stats import NormStats, OnnxNormStats, Stats
 from cyclegan_cli.inference.tiling import translate_tiled
 
@@ -62,6 +62,7 @@ class Translator:
         self.tile_size = tile_size
         self.overlap = overlap
         self.tile_batch = tile_batch
+        self.notes: list[str] = []  # warnings for the user (e.g. a model without metadata)
 
     def __repr__(self) -> str:
         i = self.info
@@ -171,11 +172,14 @@ class Translator:
 
 def onnx_backend(session: Any) -> Backend:
     """A backend callable for an onnxruntime session (casts for fp16 input/output)."""
-    in_type = session.get_inputs()[0].type
+    first = session.get_inputs()[0]
+    in_type, in_name = first.type, first.name
+    names = [o.name for o in session.get_outputs()]
+    out_name = OUTPUT_NAME if OUTPUT_NAME in names else names[0]
 
     def run(batch: np.ndarray) -> np.ndarray:
         x = batch.astype(np.float16) if in_type == "tensor(float16)" else batch
-        (y,) = session.run([OUTPUT_NAME], {INPUT_NAME: x})
+        (y,) = session.run([out_name], {in_name: x})
         return np.asarray(y, dtype=np.float32)
 
     return run
@@ -202,11 +206,19 @@ def load_model(path: str | os.PathLike[str], *, backend: str = "onnx",
     :func:`~cyclegan_cli.inference.session.make_session`."""
     source = str(path)
     if backend == "onnx":
-        from cyclegan_cli.inference.session import make_session, session_info
+        from cyclegan_cli.inference.session import FOREIGN, make_session, session_info
 
         session = make_session(path, providers=providers, threads=threads,
-                               cpu_rewrite=cpu_rewrite)
-        info = session_info(session, path)
+                               cpu_rewrite=cpu_rewrite, foreign_ok=True)
+        info = session_info(session, path, foreign_ok=True)
+        if info.format == FOREIGN:
+            info.direction = direction or "AtoB"
+            t = Translator(onnx_backend(session), info, backend="onnx", source=source,
+                           **options)
+            t.notes.append(f"{path} has no cyclegan-cli metadata: assuming RGB in [-1, 1], "
+                           f"sizes a multiple of {info.size_multiple} (found by trying); its "
+                           "direction is not checked. cgan export writes the metadata")
+            return t
         check_direction(info, direction, source)
         norm = OnnxNormStats(path, providers=providers, threads=threads, cpu_rewrite=cpu_rewrite)
         return Translator(onnx_backend(session), info, backend="onnx", source=source, norm=norm,

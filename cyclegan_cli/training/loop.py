@@ -322,7 +322,9 @@ class _Run:
         """Fixed images (centred, unflipped) whose translations form the sample grids."""
         pairs = []
         for i in range(min(N_SAMPLES, *dataset.sizes)):
-            a, b = dataset.load(0, i, None), dataset.load(1, i, None)
+            bad: list[str] = []
+            a, b = dataset.load(0, i, None, bad), dataset.load(1, i, None, bad)
+            self._report_bad(bad)  # (files found bad here are skipped later without a word)
             pairs.append((to_model_range(a[None], self.device),
                           to_model_range(b[None], self.device)))
         return pairs
