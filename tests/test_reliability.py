@@ -201,9 +201,54 @@ def test_disk_full_during_training_keeps_the_last_checkpoint(tmp_path, tiny_data
     _no_temporaries(runs / "f")
 
 
+@pytest.mark.skipif(not Path("/proc/self/fd").is_dir(), reason="needs /proc (Linux)")
+@pytest.mark.parametrize("where", ["samples", "losses.csv"])
+def test_disk_full_for_samples_or_the_loss_log(tmp_path, tiny_data, monkeypatch, where) -> None:
+    """The disk fills while a sample grid or a loss-log line is written: one line, the last
+    checkpoint intact, and the run resumes once there is room."""
+    runs = tmp_path / "runs"
+    base = ["train", str(tiny_data / "trainA"), str(tiny_data / "trainB"), "--runs-dir",
+            str(runs), "--name", "s", *TRAIN]
+    assert CliRunner().invoke(app, [*base, "--max-steps", "8"]).exit_code == 0
+    latest = runs / "s" / "checkpoints" / "latest.pt"
+    before = latest.read_bytes()
+    if where == "samples":
+        real = os.fsync
+
+        def fsync(fd: int) -> None:
+            if "/samples/" in os.readlink(f"/proc/self/fd/{fd}"):
+                raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+            real(fd)
+
+        monkeypatch.setattr(os, "fsync", fsync)
+    else:
+        from cyclegan_cli.training.run import LossLog
+
+        def full(self, row):
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(self.path))
+
+        monkeypatch.setattr(LossLog, "write", full)
+    result = CliRunner().invoke(app, ["train", "--resume", str(runs / "s"), "--max-steps",
+                                      "16", "--quiet", "--sample-every", "10"])
+    assert result.exit_code == 1 and "the disk is full" in result.output, result.output
+    assert "Traceback" not in result.output
+    assert torch.load(latest, weights_only=False)["trainer"]["global_step"] == 8
+    assert latest.read_bytes() == before
+    monkeypatch.undo()
+    again = CliRunner().invoke(app, ["train", "--resume", str(runs / "s"), "--max-steps", "16",
+                                     "--quiet"])
+    assert again.exit_code == 0, again.output
+
+
 @pytest.mark.skipif(os.geteuid() != 0, reason="mounting a small tmpfs needs root")
-def test_a_real_full_disk_and_a_read_only_folder(tmp_path) -> None:
-    """A 300 KB tmpfs really fills up; then it is remounted read-only."""
+def test_a_real_full_disk_and_a_read_only_folder(tmp_path, tiny_data) -> None:
+    """A 300 KB tmpfs really fills up; then it is remounted read-only (translate, train and
+    export into it each give one line)."""
+    trained = tmp_path / "runs" / "t"
+    assert CliRunner().invoke(app, ["train", str(tiny_data / "trainA"),
+                                    str(tiny_data / "trainB"), "--runs-dir",
+                                    str(tmp_path / "runs"), "--name", "t", "--max-steps", "1",
+                                    *TRAIN]).exit_code == 0
     disk = tmp_path / "disk"
     disk.mkdir()
     if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=300k", "tmpfs", str(disk)],
@@ -224,6 +269,12 @@ def test_a_real_full_disk_and_a_read_only_folder(tmp_path) -> None:
                                       "-o", str(disk / "out2"), "--quiet"])
         assert ro.exit_code != 0 and "read-only" in ro.output, ro.output
         assert "Traceback" not in ro.output
+        for args in (["train", str(tiny_data / "trainA"), str(tiny_data / "trainB"),
+                      "--runs-dir", str(disk / "runs"), "--max-steps", "1", *TRAIN],
+                     ["export", str(trained), "-o", str(disk / "weights")]):
+            result = CliRunner().invoke(app, args)
+            assert result.exit_code != 0 and "read-only" in result.output, result.output
+            assert result.output.startswith("error:") and "Traceback" not in result.output
     finally:
         subprocess.run(["umount", str(disk)], capture_output=True)
 
