@@ -57,8 +57,9 @@ def test_two_ranks_train_in_step_and_resume_exactly(tmp_path, tiny_data) -> None
     state = _checkpoint(tmp_path / "runs" / "r")
     assert state["world_size"] == 2 and state["trainer"]["global_step"] == 4
     digests = [r["weights"] for r in state["ranks"]]
-    assert digests[0] == digests[1]  # DDP kept the ranks' weights identical
-    pools = [torch.cat(r["pool_A"]["images"]) for r in state["ranks"]]
+    assert digests[0] == digests[1], first.stderr[-1500:]  # DDP kept the ranks identical
+    pools = [torch.cat(state["trainer"]["pool_A"]["images"]),  # rank 0's
+             torch.cat(state["ranks"][1]["pool_A"]["images"])]
     assert not torch.equal(pools[0], pools[1])  # each rank has its own data and pool
     assert first.stderr.count("done:") == 1  # only rank 0 reports
 
@@ -75,7 +76,8 @@ def test_two_ranks_train_in_step_and_resume_exactly(tmp_path, tiny_data) -> None
     assert whole.returncode == 0, whole.stderr[-2000:]
     a, b = _checkpoint(tmp_path / "runs" / "r"), _checkpoint(tmp_path / "runs" / "w")
     assert a["trainer"]["global_step"] == b["trainer"]["global_step"] == 8
-    assert [r["weights"] for r in a["ranks"]] == [r["weights"] for r in b["ranks"]]
+    assert [r["weights"] for r in a["ranks"]] == [r["weights"] for r in b["ranks"]], \
+        f"resumed run differs from the uninterrupted one\n{resumed.stderr[-1500:]}"
     steps = (tmp_path / "runs" / "r" / "losses.csv").read_text().splitlines()[1:]
     assert [int(line.split(",")[0]) for line in steps] == [2, 4, 6, 8]
 

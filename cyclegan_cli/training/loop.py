@@ -291,8 +291,9 @@ class _Run:
                                    highlight=False)
             return
         own = ranks[rank]
-        self.trainer.pool_A.load_state_dict(own["pool_A"], self.device)
-        self.trainer.pool_B.load_state_dict(own["pool_B"], self.device)
+        if "pool_A" in own:  # (rank 0's are the trainer state's, loaded already)
+            self.trainer.pool_A.load_state_dict(own["pool_A"], self.device)
+            self.trainer.pool_B.load_state_dict(own["pool_B"], self.device)
         restore_rng_state(own["rng"])
 
     def _check_one_size(self, dataset: UnalignedDataset) -> None:
@@ -355,21 +356,24 @@ class _Run:
         """Save ``latest`` (and a numbered copy) — only if every loss so far was finite."""
         self._check_finite()
         t = self.trainer
-        own = {"pool_A": t.pool_A.state_dict(), "pool_B": t.pool_B.state_dict(),
-               "rng": rng_state(), "bad_files": self.bad_files,
-               "weights": weights_digest(t.model)}
-        ranks = gather(own, self.dist)  # every rank's pools and random state
-        if not self.is_main:
-            self.last_save = time.monotonic()
-            return
-        bad = list(dict.fromkeys(b for r in ranks for b in r["bad_files"]))
+        bad, ranks = self.bad_files, None
+        if self.dist is not None:  # every rank's pools, random state and weights digest
+            own = {"rng": rng_state(), "bad_files": self.bad_files,
+                   "weights": weights_digest(t.model)}
+            if self.dist.rank:  # rank 0's pools are in the trainer state already
+                own |= {"pool_A": t.pool_A.state_dict(), "pool_B": t.pool_B.state_dict()}
+            ranks = gather(own, self.dist)
+            if not self.is_main:
+                self.last_save = time.monotonic()
+                return
+            bad = list(dict.fromkeys(b for r in ranks for b in r.pop("bad_files")))
         state = {
             "trainer": self.trainer.state_dict(),
             "rng": rng_state(),
             "config": self.cfg.to_dict(),
             "bad_files": bad,
-            "world_size": len(ranks),
-            "ranks": [{k: r[k] for k in ("pool_A", "pool_B", "rng", "weights")} for r in ranks],
+            "world_size": len(ranks) if ranks else 1,
+            "ranks": ranks,
             "version": __version__,
             "torch_version": str(torch.__version__),
             "device": str(self.device),
