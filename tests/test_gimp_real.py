@@ -99,6 +99,10 @@ def _run_gimp(env: dict[str, Any], name: str, jobs: list[dict[str, Any]],
     proc = subprocess.run([str(HARNESS / "gimp-batch.sh"), str(env["plugins"]),
                            str(HARNESS / "run_jobs.py"), str(work)],
                           env=run_env, capture_output=True, text=True)
+    left = [line.split()[1] for line in Path("/proc/mounts").read_text().splitlines()
+            if line.split()[1].startswith(f"{GIMP_ROOT}/") and
+            line.split()[1] != f"{GIMP_ROOT}/proc"]
+    assert not left, f"gimp-batch.sh left mounts behind: {left}"
     results = work / "results.json"
     assert proc.returncode == 0 and results.is_file(), \
         f"GIMP batch run failed ({proc.returncode}):\n{(proc.stdout + proc.stderr)[-3000:]}"

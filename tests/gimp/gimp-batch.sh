@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # (A copy of the harness in ../shared/gimp/, kept in the repository so that a clean clone and
-# .ci/run can use it.)
+# .ci/run can use it; its mounts are made parents-first and undone innermost-first.)
 # Runs GIMP 3 headless in batch mode inside the chroot made by install-gimp3.sh.
 #   gimp-batch.sh PLUGIN_DIR SNIPPET.py [WORKDIR]
 # PLUGIN_DIR: a folder holding plug-in folders (each plug-in in a folder named like its .py file).
@@ -16,16 +16,25 @@ plugins=$(readlink -f "$1"); snippet=$(readlink -f "$2"); work=$(readlink -f "${
 [ -x "$ROOT/usr/bin/gimp-console-3.0" ] || { echo "gimp-batch.sh: no GIMP 3 at $ROOT; run install-gimp3.sh" >&2; exit 1; }
 mountpoint -q "$ROOT/proc" || mount -t proc proc "$ROOT/proc"
 mounted=()
-cleanup() { for m in "${mounted[@]}"; do umount "$m" 2>/dev/null || true; done; }
+cleanup() {  # innermost first, so that no mount is left behind under another
+  for ((i=${#mounted[@]}-1; i>=0; i--)); do umount "${mounted[i]}" 2>/dev/null || true; done
+}
 trap cleanup EXIT
 extra=()
 IFS=: read -r -a extra <<< "${GIMP_EXTRA_MOUNTS:-}"
+# Mount parents before children and skip folders inside one already mounted (they are visible
+# through it): a child mounted first would be hidden by its parent's mount and never unmounted.
+dirs=()
 for d in "$work" "$plugins" "$(dirname "$snippet")" "${extra[@]}"; do
-  [ -n "$d" ] || continue
-  d=$(readlink -f "$d")
+  [ -n "$d" ] && dirs+=("$(readlink -f "$d")")
+done
+last=""
+while IFS= read -r d; do
+  if [ -n "$last" ] && { [ "$d" = "$last" ] || [[ "$d" == "$last"/* ]]; }; then continue; fi
+  last=$d
   mkdir -p "$ROOT$d"
   if ! mountpoint -q "$ROOT$d"; then mount --bind "$d" "$ROOT$d"; mounted+=("$ROOT$d"); fi
-done
+done < <(printf '%s\n' "${dirs[@]}" | sort -u)
 home=/tmp/gimp-home-$$
 mkdir -p "$ROOT$home/.config/GIMP/3.0"
 # Add the plug-in folder to GIMP's search path for this run only.
