@@ -232,7 +232,7 @@ def peak_tflops(name: str, given: float | None) -> float | None:
     if given:
         return given
     for key, value in PEAK_BF16.items():  # longer keys first where names overlap
-        if key in name and not (key == "H100" and "PCIe" in name):
+        if key in name:
             return value
     return None
 

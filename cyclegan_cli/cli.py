@@ -434,12 +434,14 @@ def translate(
         raise CganError("--to-video takes exactly one folder of frames")
     images = [p for p in images if p not in sequences]
     jobs = plan_jobs(images, out, fmt, allow_inside_input) if images else []
-    gifs = [j for j in jobs if j.src.suffix.lower() == ".gif"]  # found in folders
-    if gifs and gif_frames == "all":
-        videos += [(j.src, j.dst) for j in gifs]
-        jobs = [j for j in jobs if j not in gifs]
-    elif gifs and fmt is None:  # the first frame, as a still PNG
-        jobs = [Job(j.src, j.dst.with_suffix(".png")) if j in gifs else j for j in jobs]
+    def is_gif(job: Job) -> bool:
+        return job.src.suffix.lower() == ".gif"
+
+    if gif_frames == "all":  # GIFs found in folders: animated, with their mirrored paths
+        videos += [(j.src, j.dst) for j in jobs if is_gif(j)]
+        jobs = [j for j in jobs if not is_gif(j)]
+    elif fmt is None:  # the first frame, as a still PNG
+        jobs = [Job(j.src, j.dst.with_suffix(".png")) if is_gif(j) else j for j in jobs]
     part = parse_shard(shard) if shard is not None else None
     whole = len(jobs) + len(videos) + len(sequences)
     if part is not None:  # each kind of input is dealt out separately, so shards stay even

@@ -1,5 +1,7 @@
 """Exceptions that carry a one-line message for the user (no traceback)."""
 
+import errno
+
 
 class CganError(Exception):
     """A user-facing error: the CLI prints its message in one line and exits non-zero."""
@@ -44,11 +46,11 @@ class ExportError(CganError):
     """A generator that cannot be exported, or an exported file that does not match it."""
 
 
-def describe_os_error(exc: OSError) -> str:
-    """One line for a failed file operation: what, where, and what to do."""
-    import errno
-
-    where = f"{exc.filename}: " if exc.filename else ""
+def describe_os_error(exc: OSError, path: object = None) -> str:
+    """One line for a failed file operation: what, where (``exc.filename``, else ``path``),
+    and what to do."""
+    name = exc.filename or path
+    where = f"{name}: " if name else ""
     hints = {
         errno.ENOSPC: "the disk is full; free some space and run again (files written "
                       "before are complete and intact)",

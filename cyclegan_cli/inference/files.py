@@ -187,9 +187,7 @@ def translate_files(translator, jobs: list[Job], *, batch_size: int = 4,
                 save_image(out, job.dst)
                 summary.written.append(job.dst)
             except OSError as err:  # full disk, read-only folder...: named, the rest go on
-                if err.filename is None:
-                    err.filename = str(job.dst)
-                summary.failed.append((job.src, describe_os_error(err)))
+                summary.failed.append((job.src, describe_os_error(err, job.dst)))
             except CganError as err:
                 summary.failed.append((job.src, f"cannot write {job.dst}: {err}"))
         if on_progress:

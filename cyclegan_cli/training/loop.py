@@ -508,21 +508,18 @@ def train(cfg: TrainConfig | None = None, *, resume: str | Path | None = None,
           quiet: bool = False, autosave_seconds: float = AUTOSAVE_SECONDS) -> TrainResult:
     """Train a new run from ``cfg``, or continue the run at ``resume`` (with ``overrides``)."""
     console = console or Console(stderr=True)
-    requested = (overrides or {}).get("device") or (cfg.device if cfg else "auto")
-    dist, device_name = init_distributed(requested)
+    if resume is not None:
+        cfg, state = load_run(resume, overrides)
+    else:
+        if cfg is None:
+            raise CganError("nothing to train: give a config or a run to resume")
+        if overrides:
+            cfg = replace(cfg, **overrides)
+        cfg, state = prepare_new_run(cfg), None  # every rank checks before anyone writes
+    dist, device_name = init_distributed(cfg.device)
     try:
-        if resume is not None:
-            cfg, state = load_run(resume, overrides)
-        else:
-            if cfg is None:
-                raise CganError("nothing to train: give a config or a run to resume")
-            if overrides:
-                cfg = replace(cfg, **overrides)
-            cfg, state = prepare_new_run(cfg), None
-            if dist is not None:  # one seed for all ranks; nobody writes before all checked
-                cfg.seed = gather(cfg.seed, dist)[0]
-        if dist is not None and resume is not None and cfg.device not in ("auto", "cuda"):
-            device_name = cfg.device  # a resumed CPU (gloo) run stays on the CPU
+        if dist is not None and state is None:  # one seed for all ranks (rank 0's)
+            cfg.seed = gather(cfg.seed, dist)[0]
         run = _Run(cfg, state, console, quiet, autosave_seconds, dist, device_name)
         try:
             return run.train()

@@ -35,12 +35,9 @@ class SpeedPlan:
         return ", ".join(parts)
 
 
-def compile_available(device: torch.device) -> bool:
-    """Whether torch.compile's default backend can generate code for ``device`` here (Triton
-    for CUDA; a C++ compiler is checked only when compiling)."""
-    if device.type == "cuda":
-        return importlib.util.find_spec("triton") is not None
-    return device.type == "cpu"
+def triton_available() -> bool:
+    """Whether torch.compile's default backend can generate CUDA code here."""
+    return importlib.util.find_spec("triton") is not None
 
 
 def resolve_speed(cfg: TrainConfig, device: torch.device) -> SpeedPlan:
@@ -53,7 +50,7 @@ def resolve_speed(cfg: TrainConfig, device: torch.device) -> SpeedPlan:
 
     mode = cfg.compile
     if mode == "auto":
-        mode = "default" if cuda and compile_available(device) else "off"
+        mode = "default" if cuda and triton_available() else "off"
     return SpeedPlan(compile=mode, channels_last=switch(cfg.channels_last),
                      fused_adam=switch(cfg.fused_adam),
                      fuse_calls=cfg.fuse_calls and cfg.norm != "batch")

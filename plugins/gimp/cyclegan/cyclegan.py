@@ -116,6 +116,9 @@ def _cgan_env(settings: dict[str, Any]) -> dict[str, str]:
     return {**env, **_models_env(settings), "PYTHONIOENCODING": "utf-8"}
 
 
+_LOADED: dict[tuple[str, str], Any] = {}  # (model file, direction) -> Translator
+
+
 def translate_in_process(rgba: bytes, width: int, height: int, model: str, direction: str,
                          tile: int, settings: dict[str, Any]) -> bytes:
     """RGBA u8 pixels translated by ``cyclegan_cli.inference`` inside this Python."""
@@ -139,7 +142,10 @@ def translate_in_process(rgba: bytes, width: int, height: int, model: str, direc
         if backend != "onnx":
             raise PluginError(f"{model} has no exported ONNX model for {direction}; run "
                               f"`cgan export {model}` first")
-        translator = load_model(path, direction=direction)
+        key = (str(path), direction)
+        if key not in _LOADED:  # several layers in one run share the model
+            _LOADED[key] = load_model(path, direction=direction)
+        translator = _LOADED[key]
         arr = np.frombuffer(rgba, np.uint8).reshape(height, width, 4)
         out = translator.translate_array(arr, tile or None)
     except PluginError:
