@@ -17,10 +17,11 @@ from typing import Annotated, Any, Literal, Optional  # noqa: UP035 - Typer read
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
-from cyclegan_cli import __version__
 from cyclegan_cli.config import TrainConfig, cli_fields
 from cyclegan_cli.errors import CganError, TrainingInterrupted, describe_os_error
+from cyclegan_cli.extras import missing_module_hint
 
 app = typer.Typer(
     name="cgan",
@@ -35,7 +36,8 @@ _state = {"debug": False}
 
 
 def _fail(message: str, code: int) -> typer.Exit:
-    err_console.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
+    err_console.print(f"[bold red]error:[/] {escape(message)}", highlight=False,
+                      soft_wrap=True)
     return typer.Exit(code)
 
 
@@ -57,6 +59,11 @@ def handle_errors(func: Callable[..., Any]) -> Callable[..., Any]:
             raise _fail("interrupted", 130) from None
         except (typer.Exit, typer.Abort):
             raise
+        except ModuleNotFoundError as exc:  # an extra that is not installed: say which
+            hint = missing_module_hint(exc.name)
+            if hint is None or _state["debug"]:
+                raise
+            raise _fail(hint, 1) from None
         except OSError as exc:  # disk full, permissions, read-only: a user's problem to fix
             if _state["debug"]:
                 raise
@@ -72,14 +79,17 @@ def handle_errors(func: Callable[..., Any]) -> Callable[..., Any]:
 
 def _version(value: bool) -> None:
     if value:
-        typer.echo(f"cyclegan-cli {__version__}")
+        from cyclegan_cli.extras import short_summary
+
+        typer.echo(short_summary())
         raise typer.Exit()
 
 
 @app.callback()
 def main_options(
     version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True,
-                                          help="Show the version and exit.")] = False,
+                                          help="Show the version, the ONNX Runtime providers "
+                                          "and torch, and exit.")] = False,
     debug: Annotated[bool, typer.Option("--debug", help="Show full tracebacks on errors.")]
     = False,
     max_megapixels: Annotated[Optional[float], typer.Option(  # noqa: UP045
@@ -339,6 +349,15 @@ def export(
             console.print(f"[yellow]warning:[/] {warning}", highlight=False, soft_wrap=True)
 
 
+Provider = Literal["auto", "cpu", "cuda", "tensorrt", "coreml", "directml", "rocm"]  # the
+# names of cyclegan_cli.inference.providers.PROVIDER_NAMES (a test checks; that module needs
+# ONNX Runtime, which the CLI must not import to start)
+ProviderOption = Annotated[Provider, typer.Option(
+    "--provider", help="ONNX Runtime execution provider; auto: the best one installed (CUDA, "
+    "ROCm, DirectML, else the CPU). One that is not installed or does not start is an error "
+    "naming what to install; cgan doctor lists them.")]
+
+
 # -- translate ----------------------------------------------------------------------------------
 @app.command("translate", no_args_is_help=True)
 @handle_errors
@@ -398,6 +417,7 @@ def translate(
         metavar="K/N", help="Translate only shard K of N (K = 0..N-1) of the inputs: N "
         "independent jobs (a SLURM array, a Kubernetes indexed job) with the same inputs and "
         "-o cover every file exactly once.", show_default=False)] = None,
+    provider: ProviderOption = "auto",
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
 ) -> None:
     """Translate images and videos with a trained generator, in either direction.
@@ -452,7 +472,8 @@ def translate(
     backend = backend or found_backend
     if direction is None and backend == "torch":
         direction = "AtoB"
-    translator = load_model(model_path, backend=backend, direction=direction)
+    translator = load_model(model_path, backend=backend, direction=direction,
+                            provider=provider)
     for note in translator.notes:
         err_console.print(f"[yellow]warning:[/] {note}", highlight=False, soft_wrap=True)
     info = translator.info
@@ -473,7 +494,8 @@ def translate(
                                       stabilize=stabilize_frames if stabilize else None)
     if jobs:
         console.print(f"{len(jobs)} image(s), {info.domain_from} → {info.domain_to} "
-                      f"({info.direction}, {model_path}) → [bold]{out}[/]", highlight=False)
+                      f"({info.direction}, {model_path}, {translator.device or backend}) → "
+                      f"[bold]{out}[/]", highlight=False)
         progress = image_progress(console, "translating", "images", disable=quiet)
         with progress:
             task = progress.add_task("", total=len(jobs))
@@ -550,8 +572,8 @@ def _translate_videos(translator: Any, videos: list[Path | tuple[Path, Path]], o
 def models(
     json_out: Annotated[bool, typer.Option("--json", help="Print the list as JSON.")] = False,
 ) -> None:
-    """List the models --model NAME can use: ./weights, the project's weights/ and the user
-    models folder ($CGAN_MODELS, else ~/.local/share/cyclegan-cli/models)."""
+    """List the models --model NAME can use: ./weights, the models shipped with the package
+    and the user models folder ($CGAN_MODELS, else ~/.local/share/cyclegan-cli/models)."""
     import json
 
     from rich.table import Table
@@ -584,6 +606,26 @@ def models(
     console.print("searched: " + ", ".join(str(f) for f in folders), highlight=False)
 
 
+@app.command("doctor")
+@handle_errors
+def doctor(
+    probe: Annotated[bool, typer.Option(help="Start each ONNX Runtime provider on a tiny "
+                                        "network to see that it works.")] = True,
+) -> None:
+    """Show what this installation has and can do.
+
+    ONNX Runtime and its providers (each started on a tiny network), torch and its devices, the
+    shipped models and the GIMP plug-in. The exit code is 1 when something is wrong.
+    """
+    from cyclegan_cli.extras import environment
+
+    env = environment(check_torch=True, probe=probe)
+    for line in env.lines():
+        typer.echo(line)
+    if env.problems:
+        raise typer.Exit(1)
+
+
 @app.command("eval", no_args_is_help=True)
 @handle_errors
 def eval_command(
@@ -611,6 +653,7 @@ def eval_command(
     per_image: Annotated[bool, typer.Option(help="Print every image's figures.")] = False,
     backend: Annotated[Optional[Literal["onnx", "torch"]], typer.Option(  # noqa: UP045
         help="Force the backend (default: by model type).")] = None,
+    provider: ProviderOption = "auto",
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
 ) -> None:
     """Measure how well a generator translates.
@@ -634,12 +677,14 @@ def eval_command(
         if folder is not None and not folder.is_dir():
             raise CganError(f"{what} folder not found: {folder}")
     model_path, found = resolve_model(model, direction)
-    forward = load_model(model_path, backend=backend or found, direction=direction)
+    forward = load_model(model_path, backend=backend or found, direction=direction,
+                         provider=provider)
     backward = None
     opposite = opposite_model(model, direction) if cycle else None
     if opposite is not None:
         backward = load_model(opposite[0], backend=backend or opposite[1],
-                              direction="BtoA" if direction == "AtoB" else "AtoB")
+                              direction="BtoA" if direction == "AtoB" else "AtoB",
+                              provider=provider)
     features = None
     if inception_weights is not None:
         from cyclegan_cli.evaluation.features import FeatureModel

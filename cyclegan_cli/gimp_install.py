@@ -13,9 +13,10 @@ from typing import Any
 
 from cyclegan_cli.atomic import atomic_open
 from cyclegan_cli.errors import CganError
+from cyclegan_cli.shipped import plugins_dir
 
 PLUGIN_NAME = "cyclegan"
-PLUGIN_SOURCE = Path(__file__).resolve().parents[1] / "plugins" / "gimp" / PLUGIN_NAME
+PLUGIN_SOURCE = plugins_dir() / "gimp" / PLUGIN_NAME
 CONFIG_FILE = "cyclegan.json"
 GIMP_VERSION = "3.0"
 
@@ -101,8 +102,9 @@ def install(config_dir: Path | None = None) -> InstallReport:
     settings. Idempotent: files already up to date are left alone."""
     source = PLUGIN_SOURCE / f"{PLUGIN_NAME}.py"
     if not source.is_file():
-        raise CganError(f"the plug-in source is missing ({source}); install cyclegan-cli from "
-                        f"its source folder (pip install -e .)")
+        raise CganError(f"the plug-in source is missing ({source}); this installation of "
+                        "cyclegan-cli is incomplete: reinstall it (pip install --force-reinstall "
+                        "cyclegan-cli)")
     root = Path(config_dir or default_gimp_config_dir()).expanduser()
     if root.exists() and not root.is_dir():
         raise CganError(f"{root} is not a folder")

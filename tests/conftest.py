@@ -1,7 +1,14 @@
-"""Shared fixtures: a tiny unpaired dataset made from scikit-image's photos, and tiny configs."""
+"""Shared fixtures: a tiny unpaired dataset made from scikit-image's photos, and tiny configs.
+
+Tests that run in an install without torch are marked ``torchfree`` (a whole module with
+``pytestmark = pytest.mark.torchfree``; its few tests that do need torch carry ``needs_torch``).
+Without torch, modules that mark nothing torch-free are not collected at all, and
+``pytest -m torchfree`` runs the rest: that is how .ci/run tests the built wheel.
+"""
 
 from __future__ import annotations
 
+import importlib.util
 import os
 from pathlib import Path
 
@@ -9,6 +16,17 @@ import pytest
 
 from cyclegan_cli.config import TrainConfig
 from cyclegan_cli.data.demo import make_demo_dataset
+
+HAS_TORCH = importlib.util.find_spec("torch") is not None
+needs_torch = pytest.mark.skipif(not HAS_TORCH, reason="needs torch (the [train] extra)")
+TORCHFREE_MARK = "pytest.mark.torchfree"
+
+
+def pytest_ignore_collect(collection_path: Path, config: pytest.Config) -> bool | None:
+    """Without torch, skip test modules in which no test is marked torch-free (they import it)."""
+    if HAS_TORCH or collection_path.suffix != ".py" or not collection_path.name.startswith("test_"):
+        return None
+    return TORCHFREE_MARK not in collection_path.read_text(encoding="utf-8")
 
 
 @pytest.fixture(scope="session")
@@ -26,6 +44,18 @@ def tiny_config(data: Path, runs: Path, **changes) -> TrainConfig:
     )
     values.update(changes)
     return TrainConfig(**values)
+
+
+MARKERS = (
+    "slow: long-running test (deselect with -m 'not slow')",
+    "gpu: needs a CUDA GPU; skipped where none is present",
+    "torchfree: runs in an install without torch (.ci/run runs these from the built wheel)",
+)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    for line in MARKERS:
+        config.addinivalue_line("markers", line)
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:

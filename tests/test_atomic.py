@@ -10,6 +10,8 @@ import pytest
 from cyclegan_cli import atomic
 from cyclegan_cli.atomic import atomic_open, atomic_write_text
 
+pytestmark = pytest.mark.torchfree  # runs in an install without torch
+
 
 def test_new_file_gets_umask_permissions(tmp_path, monkeypatch) -> None:
     monkeypatch.setattr(atomic, "_UMASK", 0o022)

@@ -10,6 +10,9 @@ import pytest
 
 from cyclegan_cli.config import TrainConfig, cli_fields
 from cyclegan_cli.errors import CganError
+from tests.conftest import needs_torch
+
+pytestmark = pytest.mark.torchfree  # runs in an install without torch
 
 
 def test_defaults_follow_the_reference():
@@ -157,6 +160,7 @@ def test_cli_fields_carry_defaults_types_and_help():
     assert by_name["lr"][0] is float
 
 
+@needs_torch
 def test_literal_choices_match_the_implementations():
     from cyclegan_cli.data.transforms import PREPROCESS_MODES
     from cyclegan_cli.losses import GAN_MODES

@@ -20,6 +20,8 @@ from cyclegan_cli.data.demo import (
 )
 from cyclegan_cli.errors import DataError
 
+pytestmark = pytest.mark.torchfree  # runs in an install without torch
+
 SIZE, N_TRAIN, N_TEST = 32, 12, 5
 COUNTS = {"trainA": N_TRAIN, "trainB": N_TRAIN, "testA": N_TEST, "testB_true": N_TEST}
 

@@ -18,13 +18,17 @@ from PIL import Image
 from skimage import data as skdata
 from typer.testing import CliRunner
 
+import cyclegan_cli
 from cyclegan_cli import gimp_install
 from cyclegan_cli.cli import app
 from cyclegan_cli.inference import load_model
+from cyclegan_cli.shipped import plugins_dir, weights_dir
 
-PROJECT = Path(__file__).resolve().parents[1]
-PLUGIN = PROJECT / "plugins" / "gimp" / "cyclegan" / "cyclegan.py"
-MODEL = PROJECT / "weights" / "golden_hour-AtoB.onnx"
+pytestmark = pytest.mark.torchfree  # runs in an install without torch
+
+PACKAGE_ROOT = Path(cyclegan_cli.__file__).resolve().parents[1]  # where it is installed
+PLUGIN = plugins_dir() / "gimp" / "cyclegan" / "cyclegan.py"
+MODEL = weights_dir() / "golden_hour-AtoB.onnx"
 
 
 def _load_plugin() -> Any:
@@ -108,7 +112,7 @@ def test_auto_falls_back_to_cgan(photo, settings, monkeypatch) -> None:
 @pytest.mark.parametrize(("args", "says"), [
     ({"model": "no_such_model"}, "model not found: no_such_model"),
     ({"model": str(MODEL), "direction": "BtoA"}, "translates AtoB"),
-    ({"model": str(PROJECT / "README.md")}, "not a usable ONNX model"),
+    ({"model": str(weights_dir() / "README.md")}, "not a usable ONNX model"),
 ])
 def test_engine_errors_are_one_line(photo, settings, engine, args, says) -> None:
     with pytest.raises(plugin.PluginError) as err:
@@ -249,7 +253,7 @@ def test_replace_and_several_layers(photo, settings) -> None:
     b = FakeLayer("b", photo[::-1].copy(), (8, 8, 32, 32))
     image = FakeImage([a, b])
     _run(image, [a, b], settings, output="replace", direction="BtoA",
-         model=str(PROJECT / "weights" / "golden_hour-BtoA.onnx"))
+         model=str(weights_dir() / "golden_hour-BtoA.onnx"))
     assert image.log == ["undo-start", "write a", "write b", "undo-end"]
     assert len(image.layers) == 2
     assert not np.array_equal(a.pixels, photo) and not np.array_equal(b.pixels, photo[::-1])
@@ -309,7 +313,7 @@ def test_install_is_idempotent_and_uninstall_cleans_up(tmp_path) -> None:
     assert f"wrote {script}" in first.output and "Filters > CycleGAN" in first.output
     settings = json.loads((folder / "cyclegan.json").read_text())
     assert settings["models"]["golden_hour"] == ["photo", "golden hour"]
-    assert settings["package_root"] == str(PROJECT)
+    assert settings["package_root"] == str(PACKAGE_ROOT)
     version = subprocess.run([*settings["cgan"], "--version"], capture_output=True, text=True)
     assert version.returncode == 0 and "cyclegan-cli" in version.stdout
 

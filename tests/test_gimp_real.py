@@ -26,11 +26,12 @@ from typer.testing import CliRunner
 
 from cyclegan_cli.cli import app
 from cyclegan_cli.inference import load_model
+from cyclegan_cli.shipped import weights_dir
 
 GIMP_ROOT = Path(os.environ.get("GIMP3_ROOT", "/opt/gimp3-root"))
 HARNESS = Path(__file__).parent / "gimp"
-PROJECT = Path(__file__).resolve().parents[1]
-MODEL = PROJECT / "weights" / "golden_hour-AtoB.onnx"
+PROJECT = Path(__file__).resolve().parents[1]  # holds tests/ (the GIMP harness)
+MODEL = weights_dir() / "golden_hour-AtoB.onnx"
 RECT = [40, 30, 128, 96]  # x, y, w, h
 
 
@@ -43,7 +44,8 @@ def _why_no_gimp() -> str | None:
     return None
 
 
-pytestmark = pytest.mark.skipif(_why_no_gimp() is not None, reason=_why_no_gimp() or "")
+pytestmark = [pytest.mark.torchfree,  # runs in an install without torch
+              pytest.mark.skipif(_why_no_gimp() is not None, reason=_why_no_gimp() or "")]
 
 
 def _core(arr: np.ndarray, tile: int | None = None, model: Path = MODEL) -> np.ndarray:
@@ -124,7 +126,7 @@ def with_core(gimp_env: dict[str, Any]) -> dict[str, dict[str, Any]]:
     """GIMP whose Python can import the inference core."""
     if gimp_env["packages"] is None:
         pytest.skip(f"cannot install onnxruntime for GIMP's Python 3.13: {gimp_env['pip_error']}")
-    other = str(PROJECT / "weights" / "golden_hour-BtoA.onnx")
+    other = str(weights_dir() / "golden_hour-BtoA.onnx")
     jobs = [
         _job("inproc", {"direction": "AtoB", "engine": "in-process"}, RECT_SELECT),
         _job("cgan", {"direction": "AtoB", "engine": "cgan"}, RECT_SELECT),
@@ -138,7 +140,7 @@ def with_core(gimp_env: dict[str, Any]) -> dict[str, dict[str, Any]]:
         _job("btoa_file", {"model": other, "direction": "BtoA"}, RECT_SELECT),
         _job("offset_layer", {"direction": "AtoB", "output": "replace"}, RECT_SELECT,
              offset=[10, 5]),
-        _job("broken_model", {"model": str(PROJECT / "README.md"), "direction": "AtoB"},
+        _job("broken_model", {"model": str(weights_dir() / "README.md"), "direction": "AtoB"},
              RECT_SELECT),
         _job("missing_model", {"model": "no_such_model", "direction": "AtoB"}, RECT_SELECT),
         _job("mismatch", {"model": other, "direction": "AtoB"}, RECT_SELECT),
@@ -244,7 +246,7 @@ def test_model_file_and_other_direction(gimp_env, with_core) -> None:
     assert r["layers"][0] == "Background (CycleGAN B→A)"
     x, y, w, h = RECT
     cat = gimp_env["cat"]
-    expected = _core(cat[y:y + h, x:x + w], model=PROJECT / "weights" / "golden_hour-BtoA.onnx")
+    expected = _core(cat[y:y + h, x:x + w], model=weights_dir() / "golden_hour-BtoA.onnx")
     _assert_region(_read(r), cat, expected)
 
 

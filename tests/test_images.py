@@ -12,6 +12,8 @@ from PIL import Image, ImageFile
 from cyclegan_cli.data.images import list_images, load_rgb, open_image, probe_image, to_rgb
 from cyclegan_cli.errors import DataError, ImageReadError
 
+pytestmark = pytest.mark.torchfree  # runs in an install without torch
+
 # --------------------------------------------------------------------------- helpers
 
 

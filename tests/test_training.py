@@ -21,8 +21,8 @@ from cyclegan_cli.training import trainer as trainer_module
 from cyclegan_cli.training.checkpoint import load_checkpoint
 from cyclegan_cli.training.loop import train
 from cyclegan_cli.training.run import RunDir
-from cyclegan_cli.training.trainer import Trainer
 from tests.conftest import tiny_config
+from tests.precision import assert_bf16_trains_like_fp32
 
 
 def quiet_console() -> Console:
@@ -170,29 +170,12 @@ def test_every_gan_mode_trains(tiny_data, tmp_path, mode):
     assert ("idt_A" in rows[0]) == (mode != "hinge")
 
 
-def test_bf16_matches_fp32_within_tolerance():
-    cfg = TrainConfig(netG="resnet_6blocks", ngf=8, ndf=8, seed=0, pool_size=0)
-    results = {}
-    for precision in ("fp32", "bf16"):
-        torch.manual_seed(0)
-        t = Trainer(cfg, torch.device("cpu"), precision)
-        gen = torch.Generator().manual_seed(1)
-        probe = torch.rand(1, 3, 32, 32, generator=gen) * 2 - 1
-        with torch.no_grad(), t.autocast():  # same weights, forward only
-            before = t.model.G_AB(probe).float()
-        losses = []
-        for _ in range(4):
-            a = torch.rand(2, 3, 32, 32, generator=gen) * 2 - 1
-            b = torch.rand(2, 3, 32, 32, generator=gen) * 2 - 1
-            losses.append(t.train_step(a, b))
-        with torch.no_grad():
-            after = t.model.G_AB(probe)
-        results[precision] = (before, torch.stack(losses), after)
-    (f32, l32, a32), (f16, l16, a16) = results["fp32"], results["bf16"]
-    assert l16.dtype == torch.float32
-    assert (f16 - f32).abs().max() < 0.03  # a bf16 forward pass of the same network
-    assert torch.allclose(l16, l32, rtol=0.05, atol=0.02), (l16, l32)  # 4 steps of losses
-    assert (a16 - a32).abs().mean() < 0.03  # and the weights they lead to
+@pytest.mark.parametrize("seed", [0, 1])
+def test_bf16_matches_fp32_within_tolerance(seed):
+    """bf16 autocast against fp32 on the CPU, where the math bounds the difference
+    (tests/precision.py says how)."""
+    cfg = TrainConfig(netG="resnet_6blocks", ngf=8, ndf=8, seed=seed, pool_size=0)
+    assert_bf16_trains_like_fp32(cfg, torch.device("cpu"), seed)
 
 
 @pytest.mark.parametrize(("sig", "workers"), [(signal.SIGTERM, "0"), (signal.SIGINT, "2")])

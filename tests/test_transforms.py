@@ -7,6 +7,8 @@ import pytest
 
 from cyclegan_cli.data.transforms import PREPROCESS_MODES, Preprocessor, pad_to_multiple, resize
 
+pytestmark = pytest.mark.torchfree  # runs in an install without torch
+
 
 def _image(h: int, w: int, seed: int = 0) -> np.ndarray:
     return np.random.default_rng(seed).integers(0, 256, (h, w, 3), dtype=np.uint8)

@@ -12,6 +12,8 @@ from cyclegan_cli.errors import CganError
 from cyclegan_cli.inference.files import plan_jobs, save_image
 from cyclegan_cli.inference.resolve import resolve_model
 
+pytestmark = pytest.mark.torchfree  # runs in an install without torch
+
 
 def _img(path: Path, size=(20, 12)) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -19,6 +19,9 @@ from cyclegan_cli.inference.video import (  # noqa: E402
     probe_video,
     translate_video,
 )
+from tests.conftest import needs_torch  # noqa: E402
+
+pytestmark = pytest.mark.torchfree  # runs in an install without torch
 
 W, H, FRAMES, FPS = 96, 64, 15, 12
 
@@ -207,13 +210,13 @@ def test_stabilize_with_a_one_frame_window_is_plain_translation(model) -> None:
     assert max(np.abs(a.astype(int) - b).max() for a, b in zip(plain, same, strict=True)) <= 1
 
 
-@pytest.mark.parametrize("which", ["shipped", "random"])
+@pytest.mark.parametrize("which", ["shipped", pytest.param("random", marks=needs_torch)])
 def test_stabilize_reduces_flicker(model, tmp_path, which) -> None:
-    from cyclegan_cli.inference import ModelInfo
-    from tests.test_inference import HORSE, export, make_net
-
     translator = model
     if which == "random":  # an untrained plain ResNet: strong per-frame normalisation effects
+        from cyclegan_cli.inference import ModelInfo
+        from tests.test_inference import HORSE, export, make_net
+
         info = ModelInfo(**HORSE, architecture="resnet_6blocks", size_multiple=4)
         translator = load_model(export(make_net("resnet_6blocks", 8), tmp_path / "r.onnx",
                                        info), threads=1)
@@ -223,6 +226,7 @@ def test_stabilize_reduces_flicker(model, tmp_path, which) -> None:
     assert steady < 0.9 * plain, (plain, steady)  # measured: 0.0131 -> 0.0083, 0.242 -> 0.203
 
 
+@needs_torch
 def test_stabilize_needs_instance_norm(tmp_path) -> None:
     from cyclegan_cli.errors import ModelError
     from cyclegan_cli.inference import ModelInfo
@@ -348,6 +352,7 @@ def test_memory_stays_flat_with_clip_length(tmp_path) -> None:
     assert peaks[160] < peaks[16] + 12, peaks
 
 
+@needs_torch
 def test_stabilize_with_the_torch_backend(tiny_data, tmp_path) -> None:
     import os
 

@@ -1,5 +1,5 @@
 """Finding the model file for ``--model``: an ONNX file, a run directory, or a name in the
-model folders (./weights, the project's weights/, the user models folder)."""
+model folders (./weights, the shipped models, the user models folder)."""
 
 from __future__ import annotations
 
@@ -7,15 +7,16 @@ import os
 from pathlib import Path
 
 from cyclegan_cli.errors import CganError
+from cyclegan_cli.shipped import weights_dir
 
 WEIGHTS_DIR = Path("weights")
-SHIPPED_DIR = Path(__file__).resolve().parents[2] / "weights"  # the project's own models
+SHIPPED_DIR = weights_dir()  # the models that ship with the package
 USER_DIR = Path("~/.local/share/cyclegan-cli/models")
 
 
 def model_dirs() -> list[Path]:
-    """Folders searched for model names, in order: ``./weights``, the project's weights/
-    (shipped models), and the user models folder (``$CGAN_MODELS``, else
+    """Folders searched for model names, in order: ``./weights``, the shipped models (see
+    :mod:`cyclegan_cli.shipped`), and the user models folder (``$CGAN_MODELS``, else
     ``~/.local/share/cyclegan-cli/models``). Duplicates and missing folders are left out."""
     user = Path(os.environ["CGAN_MODELS"]) if os.environ.get("CGAN_MODELS") else USER_DIR
     found: list[Path] = []

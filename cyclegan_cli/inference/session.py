@@ -5,6 +5,8 @@ Imports only the standard library, onnxruntime and the metadata module (never to
 
 from __future__ import annotations
 
+import contextlib
+import io
 import os
 from pathlib import Path
 from typing import Any
@@ -13,16 +15,12 @@ import onnxruntime as ort
 
 from cyclegan_cli.errors import ModelError
 from cyclegan_cli.inference.metadata import INPUT_NAME, OUTPUT_NAME, ModelInfo
-
-Provider = str | tuple[str, dict[str, Any]]
-
-# Dynamic image sizes: an exhaustive cuDNN search would re-run for every new shape.
-CUDA_OPTIONS: dict[str, Any] = {
-    "device_id": 0,
-    "cudnn_conv_algo_search": "HEURISTIC",
-    "arena_extend_strategy": "kSameAsRequested",
-    "do_copy_in_default_stream": True,
-}
+from cyclegan_cli.inference.providers import (
+    Provider,
+    captured_output,
+    check_started,
+    providers_for,
+)
 
 
 def cpu_count() -> int:
@@ -34,13 +32,8 @@ def cpu_count() -> int:
 
 
 def best_providers() -> list[Provider]:
-    """CUDA (with options suited to varying image sizes) when available, always CPU last."""
-    available = ort.get_available_providers()
-    providers: list[Provider] = []
-    if "CUDAExecutionProvider" in available:
-        providers.append(("CUDAExecutionProvider", dict(CUDA_OPTIONS)))
-    providers.append("CPUExecutionProvider")
-    return providers
+    """The best providers this install has (``--provider auto``), always the CPU last."""
+    return providers_for("auto")
 
 
 def session_options(threads: int | None = None) -> ort.SessionOptions:
@@ -93,8 +86,14 @@ def cpu_optimized_bytes(file: Path) -> bytes | None:
 
 def make_session(path: str | os.PathLike[str], providers: list[Provider] | None = None,
                  threads: int | None = None, cpu_rewrite: bool | None = None,
-                 foreign_ok: bool = False) -> ort.InferenceSession:
+                 foreign_ok: bool = False, provider: str = "auto",
+                 notes: list[str] | None = None) -> ort.InferenceSession:
     """An inference session for a cyclegan-cli ONNX file, validated with :func:`session_info`.
+
+    It runs on ONNX Runtime's provider list ``providers``, by default the one for ``provider``
+    (a name, see :mod:`~cyclegan_cli.inference.providers`); a ProviderError when ``provider``
+    is not installed or did not start. With ``auto``, a GPU provider that did not start leaves
+    the session on the CPU and a line saying why in ``notes``.
 
     On the CPU provider with few threads the graph is first rewritten for speed (Winograd 3×3
     convolutions, sub-pixel transposed convolutions; same outputs within ~1e-4): ``cpu_rewrite``
@@ -111,25 +110,34 @@ def make_session(path: str | os.PathLike[str], providers: list[Provider] | None 
     if file.is_dir():
         raise ModelError(f"{file} is a directory; expected a .onnx model file "
                          "(use backend='torch' for a training run directory)")
-    chosen = providers or best_providers()
+    chosen = providers or providers_for(provider)
     opts = session_options(threads)
     if cpu_rewrite is None:
         cpu_rewrite = cpu_rewrite_enabled(opts.intra_op_num_threads)
     model: str | bytes = str(file)
     if cpu_rewrite and _cpu_only(chosen):
         model = cpu_optimized_bytes(file) or model
-    session = _open(model, opts, chosen, file)
+    session, printed = _open(model, opts, chosen, file)
+    note = check_started(session, provider, printed)
+    if note and notes is not None:
+        notes.append(note)
     session_info(session, file, foreign_ok=foreign_ok)
     return session
 
 
 def _open(model: str | bytes, opts: ort.SessionOptions, providers: list[Provider],
-          label: str | os.PathLike[str]) -> ort.InferenceSession:
+          label: str | os.PathLike[str]) -> tuple[ort.InferenceSession, str]:
+    """The session, and what ONNX Runtime printed while making it. When a provider other than
+    the CPU fails to start, ONNX Runtime prints why and falls back to the CPU: that text is
+    kept out of the user's output and goes into the error when that provider was asked for."""
+    gpu = not _cpu_only(providers)
     try:
-        return ort.InferenceSession(model, sess_options=opts, providers=providers)
+        with captured_output() if gpu else contextlib.nullcontext(io.StringIO()) as printed:
+            session = ort.InferenceSession(model, sess_options=opts, providers=providers)
     except Exception as exc:  # onnxruntime raises its own untyped errors
         reason = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else type(exc).__name__
         raise ModelError(f"{label}: not a usable ONNX model ({reason})") from exc
+    return session, printed.getvalue()
 
 
 def derived_session(model: Any, label: str, providers: list[Provider] | None = None,
@@ -145,7 +153,7 @@ def derived_session(model: Any, label: str, providers: list[Provider] | None = N
         from cyclegan_cli.inference.cpu_graph import optimize_for_cpu
 
         model = optimize_for_cpu(model)[0]
-    return _open(model.SerializeToString(), opts, chosen, label)
+    return _open(model.SerializeToString(), opts, chosen, label)[0]
 
 
 def session_info(session: ort.InferenceSession, path: str | os.PathLike[str] = "model",

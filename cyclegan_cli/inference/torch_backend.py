@@ -94,8 +94,9 @@ def load_run(run_dir: Path, direction: str = "AtoB", device: str | None = None,
     try:
         torch = importlib.import_module("torch")  # lazily: this package must not need torch
     except ImportError as exc:
-        raise ModelError("the torch backend needs PyTorch; install it or use an ONNX "
-                         "model") from exc
+        raise ModelError(f"{run_dir}: translating with a run's checkpoint needs torch, which "
+                         "is not installed: pip install 'cyclegan-cli[train]', or use the "
+                         "run's exported .onnx (cgan export)") from exc
     from cyclegan_cli.training.restore import load_generator
 
     if threads:

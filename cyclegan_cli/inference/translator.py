@@ -49,7 +49,8 @@ class Translator:
     """
 
     def __init__(self, run: Backend, info: ModelInfo, *, backend: str = "custom",
-                 source: str = "", max_pixels: int = MAX_PIXELS, tile_size: int = TILE,
+                 source: str = "", device: str = "", max_pixels: int = MAX_PIXELS,
+                 tile_size: int = TILE,
                  overlap: int = OVERLAP, tile_batch: int = TILE_BATCH,
                  norm: NormStats | None = None, global_norm: bool = True) -> None:
         self.run = run
@@ -58,6 +59,7 @@ class Translator:
         self.info = info
         self.backend = backend
         self.source = source
+        self.device = device  # what runs the network, for messages ("CPU", "CUDA", "cuda:0")
         self.max_pixels = max_pixels
         self.tile_size = tile_size
         self.overlap = overlap
@@ -197,32 +199,49 @@ def check_direction(info: ModelInfo, direction: str | None, source: str) -> None
 
 
 def load_model(path: str | os.PathLike[str], *, backend: str = "onnx",
-               direction: str | None = None, providers: list[Any] | None = None,
-               threads: int | None = None, device: str | None = None,
-               cpu_rewrite: bool | None = None, **options: Any) -> Translator:
+               direction: str | None = None, provider: str = "auto",
+               providers: list[Any] | None = None, threads: int | None = None,
+               device: str | None = None, cpu_rewrite: bool | None = None,
+               **options: Any) -> Translator:
     """A :class:`Translator` for an ONNX file (``backend="onnx"``) or a training run directory
-    (``backend="torch"``, which needs torch). ``options`` go to :class:`Translator`
-    (``max_pixels``, ``tile_size``, ``overlap``, ``tile_batch``); ``cpu_rewrite`` see
-    :func:`~cyclegan_cli.inference.session.make_session`."""
+    (``backend="torch"``, which needs torch).
+
+    ``provider`` picks ONNX Runtime's execution provider by name (``auto``, ``cpu``, ``cuda``,
+    ``tensorrt``, ``coreml``, ``directml``, ``rocm``; see
+    :mod:`~cyclegan_cli.inference.providers`): one that is not installed, or that does not
+    start, is a ProviderError saying why. ``providers`` (ONNX Runtime's own list) overrides it.
+    ``options`` go to :class:`Translator` (``max_pixels``, ``tile_size``, ``overlap``,
+    ``tile_batch``); ``cpu_rewrite`` see :func:`~cyclegan_cli.inference.session.make_session`.
+    """
     source = str(path)
     if backend == "onnx":
+        from cyclegan_cli.inference.providers import active_provider, providers_for
         from cyclegan_cli.inference.session import FOREIGN, make_session, session_info
 
-        session = make_session(path, providers=providers, threads=threads,
-                               cpu_rewrite=cpu_rewrite, foreign_ok=True)
+        chosen = providers or providers_for(provider)  # the norm sessions share it
+        notes: list[str] = []
+        common = dict(threads=threads, cpu_rewrite=cpu_rewrite, foreign_ok=True)
+        session = make_session(path, providers=chosen, notes=notes, **common,
+                               provider=provider if providers is None else "cpu")  # cpu: no check
+        if notes:  # auto fell back to the CPU: a CPU session (rewritten for speed), as planned
+            chosen = ["CPUExecutionProvider"]
+            session = make_session(path, providers=chosen, **common)
         info = session_info(session, path, foreign_ok=True)
         if info.format == FOREIGN:
             info.direction = direction or "AtoB"
             t = Translator(onnx_backend(session), info, backend="onnx", source=source,
-                           **options)
+                           device=active_provider(session), **options)
+            t.notes += notes
             t.notes.append(f"{path} has no cyclegan-cli metadata: assuming RGB in [-1, 1], "
                            f"sizes a multiple of {info.size_multiple} (found by trying); its "
                            "direction is not checked. cgan export writes the metadata")
             return t
         check_direction(info, direction, source)
-        norm = OnnxNormStats(path, providers=providers, threads=threads, cpu_rewrite=cpu_rewrite)
-        return Translator(onnx_backend(session), info, backend="onnx", source=source, norm=norm,
-                          **options)
+        norm = OnnxNormStats(path, providers=chosen, threads=threads, cpu_rewrite=cpu_rewrite)
+        t = Translator(onnx_backend(session), info, backend="onnx", source=source, norm=norm,
+                       device=active_provider(session), **options)
+        t.notes += notes
+        return t
     if backend == "torch":
         from cyclegan_cli.inference.torch_backend import load_run
 

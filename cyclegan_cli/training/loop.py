@@ -517,14 +517,17 @@ def train(cfg: TrainConfig | None = None, *, resume: str | Path | None = None,
             cfg = replace(cfg, **overrides)
         cfg, state = prepare_new_run(cfg), None  # every rank checks before anyone writes
     dist, device_name = init_distributed(cfg.device)
+    finished = False
     try:
         if dist is not None and state is None:  # one seed for all ranks (rank 0's)
             cfg.seed = gather(cfg.seed, dist)[0]
         run = _Run(cfg, state, console, quiet, autosave_seconds, dist, device_name)
         try:
-            return run.train()
+            result = run.train()
+            finished = True
+            return result
         finally:
             if run.log is not None:
                 run.log.close()
     finally:
-        shutdown(dist)
+        shutdown(dist, finished)

@@ -127,6 +127,7 @@ def translate_in_process(rgba: bytes, width: int, height: int, model: str, direc
         sys.path.append(str(root))  # last: GIMP's own numpy/pillow win over the install's
     try:
         import numpy as np
+        import onnxruntime  # noqa: F401  (the core loads it lazily; fail here, not later)
 
         from cyclegan_cli.inference import load_model
         from cyclegan_cli.inference.resolve import resolve_model
