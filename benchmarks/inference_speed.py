@@ -69,7 +69,7 @@ def load_net(checkpoint: str | None, arch: str, ngf: int) -> tuple[torch.nn.Modu
         return build_generator(arch, ngf=ngf).eval(), arch, desc
     path = Path(checkpoint)
     if path.is_dir():
-        from cyclegan_cli.training.restore import load_generator
+        from cyclegan_cli.rundir import load_generator
 
         net, cfg = load_generator(path, "AtoB", device="cpu")
         return net.eval(), cfg.netG, f"{cfg.netG} ngf={cfg.ngf}, trained run {path} (AtoB)"

@@ -26,7 +26,7 @@ from PIL import Image
 from cyclegan_cli.inference import load_model
 from cyclegan_cli.inference.resolve import SHIPPED_DIR
 from cyclegan_cli.inference.stabilize import Stabilizer, flicker
-from cyclegan_cli.inference.video import translate_video
+from cyclegan_cli.inference.video import VideoOptions, translate_video
 
 PAN = 4  # pixels a frame, a multiple of the generator's stride
 
@@ -76,7 +76,7 @@ def main() -> None:
             for stabilize in (None, 8.0):
                 dst = Path(tmp) / f"out{height}-{bool(stabilize)}.mp4"
                 t0 = time.perf_counter()
-                n = translate_video(translator, src, dst, stabilize=stabilize)
+                n = translate_video(translator, src, dst, VideoOptions(stabilize=stabilize))
                 rates.append(n / (time.perf_counter() - t0))
             # flicker on the frames themselves (no codec noise), in 8-frame batches
             plain = []

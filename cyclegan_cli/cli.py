@@ -19,9 +19,10 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
-from cyclegan_cli.config import TrainConfig, cli_fields
+from cyclegan_cli.config import TrainConfig, cli_fields, flag_name
 from cyclegan_cli.errors import CganError, TrainingInterrupted, describe_os_error
 from cyclegan_cli.extras import missing_module_hint
+from cyclegan_cli.inference.limits import describe as tile_rule
 
 app = typer.Typer(
     name="cgan",
@@ -108,15 +109,11 @@ def main_options(
 
 
 # -- train --------------------------------------------------------------------------------------
-def _option_name(name: str, meta: dict[str, Any]) -> str:
-    return meta.get("flag") or name.replace("_", "-").lower()
-
-
 def _config_parameters() -> list[inspect.Parameter]:
     """One keyword parameter (a Typer option) per TrainConfig field shown on the CLI."""
     params = []
     for name, hint, default, meta in cli_fields():
-        flag = _option_name(name, meta)
+        flag = flag_name(name)
         decl = f"--{flag}/--no-{flag}" if hint is bool else f"--{flag}"
         option = typer.Option(decl, help=meta["help"], rich_help_panel=meta["panel"],
                               show_default=default is not None)
@@ -312,15 +309,16 @@ def export(
     fails if they differ by more than 1e-4.
     """
     from cyclegan_cli.export import add_int8, export_reference, export_run
+    from cyclegan_cli.rundir import RunDir
 
     console = Console(stderr=True)
     if source.is_dir():
+        run = RunDir(source)
         chosen = (None if checkpoint == "latest" else
-                  source / "checkpoints" / "best.pt" if checkpoint == "best" else
-                  Path(checkpoint))
+                  run.best if checkpoint == "best" else Path(checkpoint))
         if chosen is not None and not chosen.is_file():
             raise CganError(f"checkpoint not found: {chosen}"
-                            + (" (best.pt is written by cgan train --eval-every)"
+                            + (f" ({run.best.name} is written by cgan train --eval-every)"
                                if checkpoint == "best" else ""))
         if (domain_from is None) != (domain_to is None):
             raise CganError("give both --domain-from and --domain-to, or neither")
@@ -378,8 +376,8 @@ def translate(
         show_default=False)] = None,
     batch_size: Annotated[int, typer.Option(help="Same-size images per model call.")] = 4,
     tile: Annotated[Optional[int], typer.Option(  # noqa: UP045
-        help="Translate in overlapping NxN tiles (automatic above about 1.5 megapixels).",
-        show_default=False)] = None,
+        help=f"Translate in overlapping NxN tiles ({tile_rule()}); videos and frame folders "
+             "too.", show_default=False)] = None,
     skip_existing: Annotated[bool, typer.Option(
         "--skip-existing", help="Leave outputs that already exist alone.")] = False,
     allow_inside_input: Annotated[bool, typer.Option(
@@ -428,143 +426,88 @@ def translate(
     mkv, webm, avi, gif) through the model, keeping its frame rate, size and audio. Inputs are
     never overwritten; unreadable files are listed at the end and make the exit code 1.
     """
-    from cyclegan_cli.inference import load_model
-    from cyclegan_cli.inference.files import (
-        Job,
-        parse_shard,
-        plan_jobs,
-        take_shard,
-        translate_files,
-    )
-    from cyclegan_cli.inference.resolve import resolve_model
-    from cyclegan_cli.inference.video import is_video
+    from cyclegan_cli.inference.files import translate_files
+    from cyclegan_cli.inference.limits import check_tile
+    from cyclegan_cli.inference.plan import TranslationPlan, open_translator
+    from cyclegan_cli.inference.video import VideoOptions
     from cyclegan_cli.progress import image_progress
 
-    if batch_size < 1 or (tile is not None and tile < 16):
-        raise CganError("--batch-size must be >= 1 and --tile >= 16")
-    def animated(p: Path) -> bool:  # a GIF's frames go through the video path
-        return gif_frames == "all" or p.suffix.lower() != ".gif"
-
-    videos: list[Path | tuple[Path, Path]] = [
-        p for p in paths if p.is_file() and is_video(p) and animated(p)]
-    images = [p for p in paths if p not in videos]
-    # frame folders: to a video, or in order when --stabilize carries statistics between frames
-    sequences = [p for p in images if p.is_dir()] if to_video or stabilize else []
-    if to_video and (len(sequences) != 1 or len(paths) != 1):
-        raise CganError("--to-video takes exactly one folder of frames")
-    images = [p for p in images if p not in sequences]
-    jobs = plan_jobs(images, out, fmt, allow_inside_input) if images else []
-    def is_gif(job: Job) -> bool:
-        return job.src.suffix.lower() == ".gif"
-
-    if gif_frames == "all":  # GIFs found in folders: animated, with their mirrored paths
-        videos += [(j.src, j.dst) for j in jobs if is_gif(j)]
-        jobs = [j for j in jobs if not is_gif(j)]
-    elif fmt is None:  # the first frame, as a still PNG
-        jobs = [Job(j.src, j.dst.with_suffix(".png")) if is_gif(j) else j for j in jobs]
-    part = parse_shard(shard) if shard is not None else None
-    whole = len(jobs) + len(videos) + len(sequences)
-    if part is not None:  # each kind of input is dealt out separately, so shards stay even
-        jobs = take_shard(jobs, lambda j: str(j.src), part)
-        videos = take_shard(videos, lambda v: str(v[0] if isinstance(v, tuple) else v), part)
-        sequences = take_shard(sequences, str, part)
-    model_path, found_backend = resolve_model(model, direction or "AtoB")
-    backend = backend or found_backend
-    if direction is None and backend == "torch":
-        direction = "AtoB"
-    translator = load_model(model_path, backend=backend, direction=direction,
-                            provider=provider)
+    if batch_size < 1:
+        raise CganError("--batch-size must be at least 1")
+    check_tile(tile)
+    video = VideoOptions(batch_size=batch_size, fps=fps, codec=codec, quality=quality,
+                         start=start, end=end, every=every, audio=audio, tile=tile,
+                         stabilize=stabilize_frames if stabilize else None).check()
+    plan = TranslationPlan.build(paths, out, fmt=fmt, gif_frames=gif_frames, to_video=to_video,
+                                 stabilize=stabilize, shard=shard,
+                                 allow_inside_input=allow_inside_input)
+    translator = open_translator(model, direction, backend, provider)
     for note in translator.notes:
-        err_console.print(f"[yellow]warning:[/] {note}", highlight=False, soft_wrap=True)
+        err_console.print(f"[yellow]warning:[/] {escape(note)}", highlight=False,
+                          soft_wrap=True)
     info = translator.info
     console = Console(stderr=True)
-    if part is not None:
-        console.print(f"shard {part[0]}/{part[1]}: {len(jobs) + len(videos) + len(sequences)} "
-                      f"of {whole} inputs", highlight=False)
-    failed: list[tuple[Path, str]] = []
-    if videos:
-        failed += _translate_videos(translator, videos, out, console, quiet=quiet,
-                                    batch_size=batch_size, start=start, end=end, every=every,
-                                    fps=fps, codec=codec, quality=quality, audio=audio,
-                                    stabilize=stabilize_frames if stabilize else None)
-    for folder in sequences:
-        failed += _translate_sequence(translator, folder, to_video or out / folder.name,
-                                      console, quiet=quiet, fps=fps or 25.0,
-                                      batch_size=batch_size, codec=codec, quality=quality,
-                                      stabilize=stabilize_frames if stabilize else None)
-    if jobs:
-        console.print(f"{len(jobs)} image(s), {info.domain_from} → {info.domain_to} "
-                      f"({info.direction}, {model_path}, {translator.device or backend}) → "
-                      f"[bold]{out}[/]", highlight=False)
+    if plan.shard is not None:
+        console.print(f"shard {plan.shard[0]}/{plan.shard[1]}: {plan.count} of {plan.total} "
+                      "inputs", highlight=False)
+    failed = list(plan.failed)
+    for stream in plan.videos:
+        failed += _translate_stream(translator, stream, video, console, quiet=quiet)
+    for stream in plan.sequences:
+        failed += _translate_stream(translator, stream, video, console, quiet=quiet,
+                                    frames=True)
+    if plan.images:
+        console.print(f"{len(plan.images)} image(s), {info.domain_from} → {info.domain_to} "
+                      f"({info.direction}, {translator.source}, "
+                      f"{translator.device or translator.backend}) → [bold]{escape(str(out))}[/]",
+                      highlight=False)
         progress = image_progress(console, "translating", "images", disable=quiet)
         with progress:
-            task = progress.add_task("", total=len(jobs))
-            summary = translate_files(translator, jobs, batch_size=batch_size,
+            task = progress.add_task("", total=len(plan.images))
+            summary = translate_files(translator, plan.images, batch_size=batch_size,
                                       skip_existing=skip_existing, tile=tile,
                                       on_progress=lambda n: progress.advance(task, n))
         console.print(f"[green]{len(summary.written)} written[/], {len(summary.skipped)} "
                       f"skipped (existing), {len(summary.failed)} failed", highlight=False)
         failed += summary.failed
     for src, reason in failed:
-        err_console.print(f"[red]failed:[/] {src}: {reason}", highlight=False, soft_wrap=True)
+        err_console.print(f"[red]failed:[/] {escape(str(src))}: {escape(reason)}",
+                          highlight=False, soft_wrap=True)
     if failed:
         raise typer.Exit(1)
 
 
-def _translate_sequence(translator: Any, folder: Path, dst: Path, console: Console, *,
-                        quiet: bool, **options: Any) -> list[tuple[Path, str]]:
-    """Translate a folder of numbered frames in order (into frames, or a video file)."""
+def _translate_stream(translator: Any, stream: Any, options: Any, console: Console, *,
+                      quiet: bool, frames: bool = False) -> list[tuple[Path, str]]:
+    """Translate one video (or, with ``frames``, one folder of frames) with progress;
+    [(source, reason)] when it failed."""
     from cyclegan_cli.inference.frames import frame_files, translate_frames
+    from cyclegan_cli.inference.video import probe_video, selected_frames, translate_video
     from cyclegan_cli.progress import image_progress
 
+    src, dst = stream.src, stream.dst
     try:
-        total = len(frame_files(folder))
-        console.print(f"{folder}: {total} frames → [bold]{dst}[/]", highlight=False)
+        if frames:
+            total = len(frame_files(src))
+            console.print(f"{escape(str(src))}: {total} frames → [bold]{escape(str(dst))}[/]",
+                          highlight=False)
+        else:
+            clip = probe_video(src, exact=False)
+            total = selected_frames(clip.frames, options.start, options.end, options.every)
+            console.print(f"{escape(str(src))}: ~{clip.frames} frames {clip.width}×"
+                          f"{clip.height} at {clip.fps:g} fps → [bold]{escape(str(dst))}[/]",
+                          highlight=False)
         progress = image_progress(console, "translating", "frames", disable=quiet,
                                   rate_unit="fps")
         with progress:
             task = progress.add_task("", total=total)
-            n = translate_frames(translator, folder, dst, on_progress=functools.partial(
-                progress.advance, task), **options)
-        console.print(f"[green]{n} frames written[/] to {dst}", highlight=False)
+            run = translate_frames if frames else translate_video
+            n = run(translator, src, dst, options,
+                    on_progress=functools.partial(progress.advance, task))
+        console.print(f"[green]{n} frames written[/] to {escape(str(dst))}", highlight=False)
     except CganError as exc:
-        return [(folder, str(exc))]
+        return [(src, str(exc).removeprefix(f"{src}: "))]
     return []
-
-
-def _translate_videos(translator: Any, videos: list[Path | tuple[Path, Path]], out: Path,
-                      console: Console, *, quiet: bool, **options: Any
-                      ) -> list[tuple[Path, str]]:
-    """Stream each video through the translator; (video, reason) for each one that failed.
-    A video is a path (its output goes under ``out``) or a (source, output) pair."""
-    from cyclegan_cli.inference.video import (
-        probe_video,
-        selected_frames,
-        translate_video,
-        video_output,
-    )
-    from cyclegan_cli.progress import image_progress
-
-    failed = []
-    for video in videos:
-        src, dst = video if isinstance(video, tuple) else (video, None)
-        try:
-            if dst is None:
-                dst = video_output(src, out, single=len(videos) == 1)
-            clip = probe_video(src, exact=False)
-            console.print(f"{src}: ~{clip.frames} frames {clip.width}×{clip.height} at "
-                          f"{clip.fps:g} fps → [bold]{dst}[/]", highlight=False)
-            progress = image_progress(console, "translating", "frames", disable=quiet,
-                                      rate_unit="fps")
-            with progress:
-                task = progress.add_task("", total=selected_frames(
-                    clip.frames, options["start"], options["end"], options["every"]))
-                n = translate_video(translator, src, dst, on_progress=functools.partial(
-                    progress.advance, task), **options)
-            console.print(f"[green]{n} frames written[/] to {dst}", highlight=False)
-        except CganError as exc:
-            failed.append((src, str(exc).removeprefix(f"{src}: ")))
-    return failed
 
 
 @app.command("models")

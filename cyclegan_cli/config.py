@@ -1,7 +1,9 @@
 """The typed training configuration: one dataclass, saved as JSON with every run.
 
-Every field carries its help text and help panel in ``metadata``; the ``cgan train`` options are
-generated from these fields, so the CLI, the saved ``config.json`` and the trainer never disagree.
+Every field carries its facts in ``metadata``: help text, help panel, its command-line flag
+(:func:`flag_name`), and whether it may change when a run is resumed (``resumable``). The
+``cgan train`` options are generated from these fields, so the CLI, the saved ``config.json``
+and the trainer never disagree; :meth:`TrainConfig.validate` checks types, choices and ranges.
 """
 
 from __future__ import annotations
@@ -9,12 +11,14 @@ from __future__ import annotations
 import json
 import os
 import re
-from dataclasses import MISSING, asdict, dataclass, field, fields
+import types
+from dataclasses import MISSING, asdict, dataclass, field, fields, replace
 from pathlib import Path
-from typing import Any, Literal, get_type_hints
+from typing import Any, Literal, Union, get_args, get_origin, get_type_hints
 
 from cyclegan_cli.errors import CganError
 
+ModelFamily = Literal["cyclegan"]  # the names of cyclegan_cli.training.families.FAMILIES
 Preprocess = Literal["resize_and_crop", "crop", "scale_width", "scale_width_and_crop", "none"]
 GeneratorName = Literal["resnet_9blocks", "resnet_6blocks", "unet_256", "unet_128"]
 DiscriminatorName = Literal["basic", "n_layers", "pixel"]
@@ -30,9 +34,11 @@ DATA, MODEL, LOSS, OPTIM, RUN, SPEED = ("Data", "Model", "Losses", "Optimisation
                                        "Speed (same math)")
 
 
-def opt(default: Any, help: str, panel: str, **extra: Any) -> Any:
-    """A dataclass field with CLI help text and the help panel it belongs to."""
-    return field(default=default, metadata={"help": help, "panel": panel, **extra})
+def opt(default: Any, help: str, panel: str, *, resumable: bool = False, **extra: Any) -> Any:
+    """A dataclass field with CLI help text, the help panel it belongs to, and whether it may
+    change when a run is resumed (run length, intervals, device, speed: not the math)."""
+    return field(default=default,
+                 metadata={"help": help, "panel": panel, "resumable": resumable, **extra})
 
 
 @dataclass
@@ -61,11 +67,15 @@ class TrainConfig:
     )
     max_dataset_size: int = opt(0, "Use at most this many images per domain (0 = all).", DATA)
     batch_size: int = opt(1, "Images per domain in each training step.", DATA)
-    num_workers: int = opt(-1, "Data-loading worker processes (-1 = auto, 0 = in-process).", DATA)
+    num_workers: int = opt(-1, "Data-loading worker processes (-1 = auto, 0 = in-process).",
+                           DATA, resumable=True)
     cache: bool = opt(
-        False, "Decode every image once and keep it in memory (for small datasets).", DATA
-    )
+        False, "Decode every image once and keep it in memory (for small datasets).", DATA,
+        resumable=True)
     # -- model -------------------------------------------------------------------------------
+    model: ModelFamily = opt(
+        "cyclegan", "Model family: cyclegan (two generators and two discriminators, unpaired "
+        "data, both directions).", MODEL)
     netG: GeneratorName = opt("resnet_9blocks", "Generator architecture.", MODEL, flag="net-g")
     ngf: int = opt(64, "Filters in the generators' first conv layer.", MODEL)
     netD: DiscriminatorName = opt(
@@ -115,43 +125,53 @@ class TrainConfig:
         "--n-epochs-decay), step, cosine, constant.",
         OPTIM,
     )
-    n_epochs: int = opt(100, "Epochs at the initial learning rate.", OPTIM)
-    n_epochs_decay: int = opt(100, "Epochs of learning-rate decay after --n-epochs.", OPTIM)
+    n_epochs: int = opt(100, "Epochs at the initial learning rate.", OPTIM, resumable=True)
+    n_epochs_decay: int = opt(100, "Epochs of learning-rate decay after --n-epochs.", OPTIM,
+                              resumable=True)
     lr_decay_iters: int = opt(50, "Step policy: multiply the rate by 0.1 every this many epochs.",
                               OPTIM)
-    max_steps: int = opt(0, "Stop after this many steps in total (0 = run all epochs).", OPTIM)
+    max_steps: int = opt(0, "Stop after this many steps in total (0 = run all epochs).", OPTIM,
+                         resumable=True)
     # -- run ---------------------------------------------------------------------------------
     name: str | None = opt(None, "Run name (default: derived from the data folders).", RUN)
     runs_dir: str = opt("runs", "Folder that holds the run directories.", RUN)
-    save_every: int = opt(5, "Keep a numbered checkpoint every this many epochs.", RUN)
-    sample_every: int = opt(0, "Write a sample grid every N steps (0 = at each epoch end).", RUN)
-    log_every: int = opt(10, "Log losses every N steps.", RUN)
+    save_every: int = opt(5, "Keep a numbered checkpoint every this many epochs.", RUN,
+                          resumable=True)
+    sample_every: int = opt(0, "Write a sample grid every N steps (0 = at each epoch end).", RUN,
+                            resumable=True)
+    log_every: int = opt(10, "Log losses every N steps.", RUN, resumable=True)
     eval_every: int = opt(0, "Evaluate on a held-out split every N steps and keep the best "
-                          "checkpoint as checkpoints/best.pt (0 = off).", RUN)
-    eval_a: str | None = opt(None, "Held-out domain-A folder for --eval-every.", RUN)
+                          "checkpoint as checkpoints/best.pt (0 = off).", RUN, resumable=True)
+    eval_a: str | None = opt(None, "Held-out domain-A folder for --eval-every.", RUN,
+                             resumable=True)
     eval_target: str | None = opt(None, "Paired ground truth of --eval-a (same file names): "
-                                  "score PSNR; without it, cycle PSNR A->B->A.", RUN)
-    eval_max: int = opt(50, "Evaluate at most this many held-out images.", RUN)
-    device: str = opt("auto", "auto (cuda, then mps, then cpu), cpu, cuda, cuda:1, mps.", RUN)
+                                  "score PSNR; without it, cycle PSNR A->B->A.", RUN,
+                                  resumable=True)
+    eval_max: int = opt(50, "Evaluate at most this many held-out images.", RUN, resumable=True)
+    device: str = opt("auto", "auto (cuda, then mps, then cpu), cpu, cuda, cuda:1, mps.", RUN,
+                      resumable=True)
     precision: Precision = opt("auto", "Arithmetic: auto (bf16 on CUDA, else fp32), fp32, bf16, "
-                               "fp16.", RUN)
+                               "fp16.", RUN, resumable=True)
     seed: int | None = opt(None, "Random seed (default: chosen at random and saved).", RUN)
     # -- speed: none of these changes the losses, only how fast they are computed -----------
     compile: CompileMode = opt(
         "auto", "torch.compile the four networks: auto (default on CUDA, off elsewhere), off, "
         "default, reduce-overhead (adds CUDA graphs), max-autotune. Falls back to eager, with "
-        "a warning, where compiling fails.", SPEED)
+        "a warning, where compiling fails.", SPEED, resumable=True)
     channels_last: Switch = opt("auto", "NHWC memory layout for the networks: auto (on for "
-                                "CUDA), on, off.", SPEED)
-    fused_adam: Switch = opt("auto", "Fused Adam kernels: auto (on for CUDA), on, off.", SPEED)
+                                "CUDA), on, off.", SPEED, resumable=True)
+    fused_adam: Switch = opt("auto", "Fused Adam kernels: auto (on for CUDA), on, off.", SPEED,
+                             resumable=True)
     fuse_calls: bool = opt(
         True, "One generator call over the inputs that share a generator (fake and identity "
         "images at once) and one discriminator call over real and fake images; per-sample "
-        "normalisation makes it exact (off with --norm batch).", SPEED)
+        "normalisation makes it exact (off with --norm batch).", SPEED, resumable=True)
 
     # ---------------------------------------------------------------------------------------
     def validate(self) -> TrainConfig:
-        """Check value ranges; raise CganError with a one-line message on the first problem."""
+        """Check types, choices and value ranges; raise CganError with a one-line message on
+        the first problem (naming the option, as a hand-edited config.json may hold anything)."""
+        check_types(self)
         checks = [
             (self.load_size > 0 and self.crop_size > 0, "--load-size and --crop-size must be > 0"),
             (self.preprocess != "resize_and_crop" or self.load_size >= self.crop_size,
@@ -210,11 +230,88 @@ class TrainConfig:
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> TrainConfig:
+        """A saved config, checked (a hand-edited file gets a one-line error naming it)."""
         try:
             data = json.loads(Path(path).read_text(encoding="utf-8"))
         except (OSError, ValueError) as exc:
             raise CganError(f"cannot read config {path}: {exc}") from exc
-        return cls.from_dict(data)
+        if not isinstance(data, dict):
+            raise CganError(f"{path}: not a configuration (expected a JSON object)")
+        try:
+            return check_types(cls.from_dict(data))
+        except CganError as exc:
+            raise CganError(f"{path}: {exc}") from None
+
+    def resumed_with(self, overrides: dict[str, Any]) -> TrainConfig:
+        """This (saved) config with the options given for a resume applied: the resumable
+        fields may change; any other field given with another value is a CganError."""
+        fixed = [name for name, value in overrides.items()
+                 if not is_resumable(name) and getattr(self, name) != value]
+        if fixed:
+            allowed = ", ".join(f"--{flag_name(n)}" for n in resumable_fields())
+            raise CganError(f"{', '.join('--' + flag_name(n) for n in sorted(fixed))} cannot "
+                            f"change when resuming; only {allowed} can")
+        return replace(self, **{k: v for k, v in overrides.items() if is_resumable(k)}).validate()
+
+
+def _field(name: str) -> Any:
+    for f in fields(TrainConfig):
+        if f.name == name:
+            return f
+    raise KeyError(name)
+
+
+def flag_name(name: str) -> str:
+    """The command-line flag of a field, without the dashes (``netG`` -> ``net-g``)."""
+    return _field(name).metadata.get("flag") or name.replace("_", "-").lower()
+
+
+def is_resumable(name: str) -> bool:
+    """Whether a field may change when a run is resumed."""
+    return bool(_field(name).metadata.get("resumable"))
+
+
+def resumable_fields() -> list[str]:
+    return sorted(f.name for f in fields(TrainConfig) if f.metadata.get("resumable"))
+
+
+def _allowed(hint: Any) -> tuple[tuple[Any, ...] | None, tuple[type, ...], bool]:
+    """(Literal choices or None, accepted types, None allowed) of a field's type hint."""
+    optional = False
+    if get_origin(hint) in (Union, types.UnionType):
+        args = [a for a in get_args(hint) if a is not type(None)]
+        optional = len(args) != len(get_args(hint))
+        hint = args[0]
+    if get_origin(hint) is Literal:
+        choices = get_args(hint)
+        return choices, tuple({type(c) for c in choices}), optional
+    accepted: tuple[type, ...] = (int, float) if hint is float else (hint,)
+    return None, accepted, optional
+
+
+_KINDS = {int: "a whole number", float: "a number", bool: "true or false", str: "a string"}
+
+
+def check_types(cfg: TrainConfig) -> TrainConfig:
+    """CganError naming the option when a value has the wrong type or is not one of its
+    choices."""
+    hints = get_type_hints(TrainConfig)
+    for f in fields(TrainConfig):
+        value = getattr(cfg, f.name)
+        choices, accepted, optional = _allowed(hints[f.name])
+        what = f"--{flag_name(f.name)}" if f.metadata.get("cli", True) else f.name
+        if value is None:
+            if optional:
+                continue
+            raise CganError(f"{what} needs a value")
+        wrong_bool = isinstance(value, bool) and bool not in accepted
+        if wrong_bool or not isinstance(value, accepted):
+            kind = _KINDS.get(accepted[-1], accepted[-1].__name__)
+            raise CganError(f"{what} must be {kind}, not {value!r}")
+        if choices is not None and value not in choices:
+            raise CganError(f"{what} must be one of {', '.join(map(str, choices))}, not "
+                            f"{value!r}")
+    return cfg
 
 
 def cli_fields() -> list[tuple[str, Any, Any, dict[str, Any]]]:

@@ -19,10 +19,9 @@ from cyclegan_cli.atomic import atomic_open
 from cyclegan_cli.config import TrainConfig
 from cyclegan_cli.data.demo import make_demo_dataset
 from cyclegan_cli.data.images import list_images, load_rgb
+from cyclegan_cli.rundir import RunDir, load_generator
 from cyclegan_cli.training.loop import TrainResult, train
-from cyclegan_cli.training.restore import load_generator
-from cyclegan_cli.training.run import RunDir
-from cyclegan_cli.training.trainer import to_model_range
+from cyclegan_cli.training.prefetch import to_model_range
 
 DEMO_TRAIN_IMAGES = 200
 DEMO_SIZE = 64
@@ -79,7 +78,7 @@ def score_run(run_dir: Path, data: Path, device: str = "cpu") -> DemoScore:
     true = np.stack([load_rgb(data / "testB_true" / f.name) for f in files])
     x = to_model_range(torch.from_numpy(real).permute(0, 3, 1, 2), torch.device(device))
     fake = ((net(x).clamp(-1, 1) + 1) * 127.5).round().byte().permute(0, 2, 3, 1).cpu().numpy()
-    grid_path = RunDir(run_dir).samples / "test_AtoB.png"
+    grid_path = RunDir(run_dir).sample("test_AtoB")
     rows = [np.concatenate([r, f, t], axis=1) for r, f, t in zip(real, fake, true, strict=True)]
     with atomic_open(grid_path, "wb") as fh:
         Image.fromarray(np.concatenate(rows[:8], axis=0)).save(fh, format="PNG")

@@ -53,7 +53,9 @@ def cgan_command() -> list[str]:
 
 def plugin_settings() -> dict[str, Any]:
     """What the plug-in needs to know about this environment (written to cyclegan.json)."""
+    from cyclegan_cli.inference import limits
     from cyclegan_cli.inference.catalog import list_models
+    from cyclegan_cli.inference.naming import name_suffixes
     from cyclegan_cli.inference.resolve import SHIPPED_DIR, USER_DIR
 
     user = Path(os.environ.get("CGAN_MODELS") or USER_DIR).expanduser().resolve()
@@ -74,6 +76,10 @@ def plugin_settings() -> dict[str, Any]:
         "user_models_dir": str(user),
         "default_model": default,
         "models": models,
+        # the core's rules, for the plug-in (it cannot import the package)
+        "min_tile": limits.MIN_TILE,
+        "tile_rule": limits.describe(),
+        "model_suffixes": name_suffixes(),
     }
 
 

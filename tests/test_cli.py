@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 import shutil
 import subprocess
@@ -13,7 +14,7 @@ from typer.testing import CliRunner
 from cyclegan_cli import __version__
 from cyclegan_cli.cli import app
 from cyclegan_cli.config import TrainConfig, cli_fields
-from cyclegan_cli.training.checkpoint import load_checkpoint
+from cyclegan_cli.rundir import load_checkpoint
 
 runner = CliRunner()
 ANSI = re.compile(r"\x1b\[[0-9;]*m")
@@ -59,6 +60,24 @@ def test_empty_folder_is_a_one_line_error(tmp_path, tiny_data):
     assert "error:" in text and "no images" in text and str(tmp_path / "empty") in text
     assert "Traceback" not in text and len(text.strip().splitlines()) <= 2
     assert not (tmp_path / "runs").exists()
+
+
+def test_resume_and_config_errors_name_the_option(tmp_path, tiny_data):
+    """A changed fixed option is named by its flag (--net-g, not --netg); a typo in a saved
+    config.json is one line naming the file and the option."""
+    result, text = invoke("train", tiny_data / "trainA", tiny_data / "trainB", "--runs-dir",
+                          tmp_path, "--name", "r", "--max-steps", "1", *TINY)
+    assert result.exit_code == 0, text
+    for flag, value in (("--net-g", "unet_128"), ("--serial", None)):
+        result, text = invoke("train", "--resume", tmp_path / "r", flag,
+                              *([value] if value else []), "--quiet")
+        assert result.exit_code == 1 and f"error: {flag} cannot change when resuming" in text
+    saved = json.loads((tmp_path / "r" / "config.json").read_text())
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps({**saved, "netG": "resnet_8blocks"}))
+    result, text = invoke("train", "--config", bad, "--name", "other")
+    assert result.exit_code == 1 and "Traceback" not in text
+    assert f"error: {bad}: --net-g must be one of resnet_9blocks" in " ".join(text.split())
 
 
 def test_missing_folder_and_bad_values_are_clear_errors(tmp_path, tiny_data):

@@ -170,3 +170,59 @@ def test_literal_choices_match_the_implementations():
     assert typing.get_args(hints["gan_mode"]) == GAN_MODES
     assert typing.get_args(hints["lr_policy"]) == LR_POLICIES
     assert typing.get_args(hints["preprocess"]) == PREPROCESS_MODES
+
+
+# -- a field's facts live in the config ----------------------------------------------------------
+def test_flag_names_come_from_the_field() -> None:
+    from cyclegan_cli.config import flag_name
+
+    assert flag_name("netG") == "net-g" and flag_name("serial_batches") == "serial"
+    assert flag_name("lambda_identity") == "lambda-identity"
+
+
+def test_resumable_fields_are_marked_on_the_fields() -> None:
+    from cyclegan_cli.config import is_resumable, resumable_fields
+
+    assert set(resumable_fields()) == {  # run length, intervals, device, speed: not the math
+        "n_epochs", "n_epochs_decay", "max_steps", "save_every", "sample_every", "log_every",
+        "num_workers", "device", "precision", "cache", "eval_every", "eval_a", "eval_target",
+        "eval_max", "compile", "channels_last", "fused_adam", "fuse_calls"}
+    assert not is_resumable("netG") and not is_resumable("model")
+
+
+def test_a_fixed_option_changed_on_resume_is_named_by_its_flag() -> None:
+    saved = TrainConfig(name="r")
+    with pytest.raises(CganError, match=r"^--net-g, --serial cannot change when resuming; only "
+                       r"--cache, .*--max-steps"):
+        saved.resumed_with({"netG": "unet_256", "serial_batches": True, "max_steps": 9})
+    assert saved.resumed_with({"netG": saved.netG, "max_steps": 9}).max_steps == 9
+
+
+@pytest.mark.parametrize(("changes", "message"), [
+    ({"netG": "resnet_8blocks"}, "--net-g must be one of resnet_9blocks, resnet_6blocks, "
+                                 "unet_256, unet_128, not 'resnet_8blocks'"),
+    ({"lr": "0.0002"}, "--lr must be a number, not '0.0002'"),
+    ({"batch_size": 2.5}, "--batch-size must be a whole number, not 2.5"),
+    ({"flip": "yes"}, "--flip must be true or false, not 'yes'"),
+    ({"batch_size": True}, "--batch-size must be a whole number, not True"),
+    ({"model": "pix2pix"}, "--model must be one of cyclegan, not 'pix2pix'"),
+    ({"runs_dir": None}, "--runs-dir needs a value"),
+])
+def test_validate_checks_types_and_choices(changes, message) -> None:
+    with pytest.raises(CganError) as err:
+        TrainConfig(**changes).validate()
+    assert str(err.value) == message
+
+
+def test_a_hand_edited_config_file_is_one_line(tmp_path) -> None:
+    path = tmp_path / "config.json"
+    path.write_text(json.dumps({**TrainConfig().to_dict(), "gan_mode": "lsgann"}))
+    with pytest.raises(CganError, match=r"config.json: --gan-mode must be one of lsgan, "):
+        TrainConfig.load(path)
+    path.write_text("[1, 2]")
+    with pytest.raises(CganError, match="not a configuration"):
+        TrainConfig.load(path)
+    old = TrainConfig().to_dict()
+    del old["model"]  # written before model families: loads as cyclegan
+    path.write_text(json.dumps(old))
+    assert TrainConfig.load(path).model == "cyclegan"

@@ -224,7 +224,7 @@ def _train(cfg, **kw):
 def test_train_eval_every_logs_scores_and_keeps_best(tiny_data, tmp_path):
     import csv
 
-    from cyclegan_cli.training.checkpoint import load_checkpoint
+    from cyclegan_cli.rundir import load_checkpoint
 
     from .conftest import tiny_config
 

@@ -28,8 +28,8 @@ from cyclegan_cli.export import (
 )
 from cyclegan_cli.inference.metadata import INPUT_NAME, OUTPUT_NAME, ModelInfo
 from cyclegan_cli.models import build_discriminator, build_generator
+from cyclegan_cli.rundir import load_generator
 from cyclegan_cli.training.loop import train
-from cyclegan_cli.training.restore import load_generator
 from tests.conftest import tiny_config
 
 

@@ -22,6 +22,7 @@ import cyclegan_cli
 from cyclegan_cli import gimp_install
 from cyclegan_cli.cli import app
 from cyclegan_cli.inference import load_model
+from cyclegan_cli.inference.limits import MIN_TILE
 from cyclegan_cli.shipped import plugins_dir, weights_dir
 
 pytestmark = pytest.mark.torchfree  # runs in an install without torch
@@ -122,7 +123,7 @@ def test_engine_errors_are_one_line(photo, settings, engine, args, says) -> None
 
 
 @pytest.mark.parametrize(("args", "says"), [
-    ({"tile": 10}, "at least 64"),
+    ({"tile": MIN_TILE - 1}, f"at least {MIN_TILE}"),
     ({"direction": "up"}, "unknown direction"),
     ({"engine": "gpu"}, "unknown engine"),
     ({"model": "  "}, "no model given"),

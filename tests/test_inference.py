@@ -364,8 +364,8 @@ def test_not_a_model(tmp_path, resnet):
 def test_torch_backend_on_run_dir(tiny_data, tmp_path):
     from rich.console import Console
 
+    from cyclegan_cli.rundir import load_generator
     from cyclegan_cli.training.loop import train
-    from cyclegan_cli.training.restore import load_generator
 
     result = train(tiny_config(tiny_data, tmp_path, max_steps=2),
                    console=Console(file=io.StringIO()), quiet=True)
@@ -422,7 +422,7 @@ def test_a_failing_batch_is_reported_and_the_rest_complete(translator, tmp_path)
     Image.fromarray(noise(16, 16)).save(tmp_path / "in" / "boom.png")
 
     class Failing:  # the real translator, except that one size fails at run time
-        info = translator.info
+        info, max_pixels = translator.info, translator.max_pixels
 
         def translate_batch(self, arrays, tile=None):
             return translator.translate_batch(arrays, tile)

@@ -13,6 +13,7 @@ import torch
 from rich.console import Console
 
 from cyclegan_cli.errors import ExportError
+from cyclegan_cli.evaluation.metrics import psnr
 from cyclegan_cli.export import (
     export_generator,
     export_run,
@@ -21,7 +22,7 @@ from cyclegan_cli.export import (
     photo_crops,
     quantize_int8,
 )
-from cyclegan_cli.export.quantize import psnr, psnr_warning
+from cyclegan_cli.export.quantize import psnr_warning
 from cyclegan_cli.inference import load_model
 from cyclegan_cli.inference.metadata import ModelInfo
 from cyclegan_cli.models import build_generator

@@ -99,7 +99,7 @@ def _checkpoint_step(run: Path) -> int:
 
 
 def test_loss_log_drops_a_line_cut_short_by_a_kill(tmp_path) -> None:
-    from cyclegan_cli.training.run import LossLog
+    from cyclegan_cli.rundir import LossLog
 
     path = tmp_path / "losses.csv"
     log = LossLog(path, ["D_A"])
@@ -222,7 +222,7 @@ def test_disk_full_for_samples_or_the_loss_log(tmp_path, tiny_data, monkeypatch,
 
         monkeypatch.setattr(os, "fsync", fsync)
     else:
-        from cyclegan_cli.training.run import LossLog
+        from cyclegan_cli.rundir import LossLog
 
         def full(self, row):
             raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(self.path))

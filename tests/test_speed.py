@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from cyclegan_cli.config import TrainConfig
-from cyclegan_cli.training import trainer as trainer_module
+from cyclegan_cli.training.families import cyclegan as cyclegan_family
 from cyclegan_cli.training.speed import SpeedPlan, resolve_speed
 from cyclegan_cli.training.trainer import Trainer
 from tests.precision import assert_bf16_trains_like_fp32
@@ -56,8 +56,8 @@ def test_fused_calls_really_differ_from_a_broken_step(monkeypatch) -> None:
     identity losses no longer match."""
     cfg = _cfg()
     plain = _train(cfg, SpeedPlan.plain())
-    original = trainer_module.identity_loss
-    monkeypatch.setattr(trainer_module, "identity_loss",
+    original = cyclegan_family.identity_loss
+    monkeypatch.setattr(cyclegan_family, "identity_loss",
                         lambda same, orig, w: original(same.flip(-1), orig, w))
     broken = _train(cfg, SpeedPlan("off", False, False, True))
     with pytest.raises(AssertionError):
@@ -87,7 +87,7 @@ def test_compile_failure_falls_back_to_eager(monkeypatch) -> None:
             raise RuntimeError("no C++ compiler found\nmore details")
         return call
 
-    monkeypatch.setattr(trainer_module, "compiled", broken_compile)
+    monkeypatch.setattr(cyclegan_family, "compiled", broken_compile)
     cfg = _cfg()
     torch.manual_seed(0)
     t = Trainer(cfg, CPU, "fp32", speed=SpeedPlan("default", False, False, True))

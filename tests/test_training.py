@@ -17,10 +17,9 @@ from rich.console import Console
 
 from cyclegan_cli.config import TrainConfig
 from cyclegan_cli.errors import CganError, CheckpointError, DataError, TrainingDiverged
-from cyclegan_cli.training import trainer as trainer_module
-from cyclegan_cli.training.checkpoint import load_checkpoint
+from cyclegan_cli.rundir import RunDir, load_checkpoint
+from cyclegan_cli.training.families import cyclegan as cyclegan_family
 from cyclegan_cli.training.loop import train
-from cyclegan_cli.training.run import RunDir
 from tests.conftest import tiny_config
 from tests.precision import assert_bf16_trains_like_fp32
 
@@ -141,7 +140,7 @@ def test_missing_or_empty_folder_fails_before_anything_is_written(tiny_data, tmp
 
 def test_nan_loss_stops_the_run_and_keeps_the_last_good_checkpoint(
         tiny_data, tmp_path, monkeypatch):
-    real_cycle_loss = trainer_module.cycle_loss
+    real_cycle_loss = cyclegan_family.cycle_loss
     calls = {"n": 0}
 
     def poisoned(*args, **kwargs):  # 2 calls per step; NaN from step 11 on (epoch 2)
@@ -149,7 +148,7 @@ def test_nan_loss_stops_the_run_and_keeps_the_last_good_checkpoint(
         loss = real_cycle_loss(*args, **kwargs)
         return loss * float("nan") if calls["n"] > 20 else loss
 
-    monkeypatch.setattr(trainer_module, "cycle_loss", poisoned)
+    monkeypatch.setattr(cyclegan_family, "cycle_loss", poisoned)
     cfg = tiny_config(tiny_data, tmp_path, log_every=4)
     with pytest.raises(TrainingDiverged, match="NaN or infinite.*last good checkpoint"):
         train(cfg, console=quiet_console(), quiet=True)

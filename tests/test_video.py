@@ -16,6 +16,7 @@ from cyclegan_cli.inference import load_model  # noqa: E402
 from cyclegan_cli.inference.resolve import SHIPPED_DIR  # noqa: E402
 from cyclegan_cli.inference.video import (  # noqa: E402
     VideoError,
+    VideoOptions,
     probe_video,
     translate_video,
 )
@@ -79,9 +80,37 @@ def test_video_keeps_frames_fps_size_and_audio(clips, model, tmp_path, suffix) -
     assert [p.name for p in tmp_path.iterdir()] == [dst.name]  # no temporary left
 
 
+def test_tile_reaches_video_frames_and_frame_folders(clips, model, tmp_path,
+                                                     monkeypatch) -> None:
+    """--tile is used for videos and frame folders too (it was ignored for them)."""
+    seen: list[int | None] = []
+    original = type(model).translate_batch
+
+    def spy(self, arrays, tile=None):
+        seen.append(tile)
+        return original(self, arrays, tile)
+
+    monkeypatch.setattr(type(model), "translate_batch", spy)
+    translate_video(model, clips["plain"], tmp_path / "t.mp4", VideoOptions(tile=32))
+    assert seen and set(seen) == {32}
+    from PIL import Image
+
+    from cyclegan_cli.errors import DataError
+    from cyclegan_cli.inference.frames import translate_frames
+
+    (tmp_path / "frames").mkdir()
+    for i, frame in enumerate(_read(clips["plain"])[:3]):
+        Image.fromarray(frame).save(tmp_path / "frames" / f"f_{i}.png")
+    seen.clear()
+    translate_frames(model, tmp_path / "frames", tmp_path / "out", VideoOptions(tile=48))
+    assert seen and set(seen) == {48}
+    with pytest.raises(DataError, match="at least 16"):  # the core's rule (limits.MIN_TILE)
+        VideoOptions(tile=8).check()
+
+
 def test_video_frames_are_the_models_translation(clips, model, tmp_path) -> None:
     dst = tmp_path / "out.mp4"
-    translate_video(model, clips["plain"], dst, quality=10)
+    translate_video(model, clips["plain"], dst, VideoOptions(quality=10))
     source = _read(clips["plain"])
     expected = model.translate_batch(source)
     got = _read(dst)
@@ -99,10 +128,10 @@ def test_gif_and_ranges(clips, model, tmp_path) -> None:
     assert translate_video(model, clips["audio"], gif) == FRAMES
     assert probe_video(gif).frames == FRAMES
     back = tmp_path / "from_gif.avi"  # a GIF as input, and a chosen codec for the output
-    assert translate_video(model, gif, back, codec="mpeg4", quality=5) == FRAMES
+    assert translate_video(model, gif, back, VideoOptions(codec="mpeg4", quality=5)) == FRAMES
     assert probe_video(back).codec.startswith("mpeg4")
     part = tmp_path / "part.mp4"
-    assert translate_video(model, clips["audio"], part, start=2, end=12, every=2) == 5
+    assert translate_video(model, clips["audio"], part, VideoOptions(start=2, end=12, every=2)) == 5
     info = probe_video(part)
     assert info.frames == 5 and info.fps == pytest.approx(FPS / 2)
     assert info.audio_codec is None  # audio only for whole clips
@@ -135,7 +164,7 @@ def test_bad_arguments(clips, model, tmp_path) -> None:
     with pytest.raises(VideoError, match="overwrite the input"):
         translate_video(model, clips["plain"], clips["plain"])
     with pytest.raises(VideoError, match="no frames in the chosen range"):
-        translate_video(model, clips["plain"], tmp_path / "late.mp4", start=100)
+        translate_video(model, clips["plain"], tmp_path / "late.mp4", VideoOptions(start=100))
     assert list(tmp_path.iterdir()) == []
 
 
@@ -148,7 +177,7 @@ def test_interrupted_translation_leaves_nothing_under_the_final_name(clips, mode
         raise KeyboardInterrupt
 
     with pytest.raises(KeyboardInterrupt):
-        translate_video(model, clips["plain"], dst, batch_size=4, on_progress=stop)
+        translate_video(model, clips["plain"], dst, VideoOptions(batch_size=4), on_progress=stop)
     assert dst.read_bytes() == dst_old  # the old file is untouched, no partial output
     assert [p.name for p in tmp_path.iterdir()] == ["out.mp4"]
 
@@ -275,12 +304,12 @@ def test_frame_folder_to_frames_and_to_video(model, tmp_path) -> None:
     files = frame_files(folder)
     assert [p.name for p in files][:3] == ["frame_1.png", "frame_2.png", "frame_3.png"]
     out = tmp_path / "out"
-    assert translate_frames(model, folder, out, batch_size=5) == 12
+    assert translate_frames(model, folder, out, VideoOptions(batch_size=5)) == 12
     for p in files:  # each frame is its own translation, under the same name
         np.testing.assert_array_equal(load_rgb(out / p.name),
                                       model.translate_array(load_rgb(p)))
     clip = tmp_path / "clip.mp4"
-    assert translate_frames(model, folder, clip, fps=10) == 12
+    assert translate_frames(model, folder, clip, VideoOptions(fps=10)) == 12
     info = probe_video(clip)
     assert (info.frames, info.width, info.height, info.fps) == (12, 96, 64, 10.0)
     # the video's frames are in natural order: each is closest to its own translated frame

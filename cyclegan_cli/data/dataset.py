@@ -223,6 +223,15 @@ class Loader:
         self.sampler.set_epoch(epoch, start_step * self.loader.batch_size)
         return self.loader
 
+    def close(self) -> None:
+        """Stop the worker processes now (persistent workers live until their iterator goes,
+        and they ignore signals)."""
+        iterator = getattr(self.loader, "_iterator", None)
+        self.loader._iterator = None
+        shutdown = getattr(iterator, "_shutdown_workers", None)
+        if shutdown is not None:
+            shutdown()
+
 
 def make_loader(
     dataset: UnalignedDataset, *, batch_size: int, seed: int, serial: bool = False,

@@ -33,6 +33,7 @@ from torch import nn
 from cyclegan_cli.atomic import atomic_open
 from cyclegan_cli.errors import ExportError
 from cyclegan_cli.inference.metadata import INPUT_NAME, OUTPUT_NAME, ModelInfo
+from cyclegan_cli.inference.naming import twin_path
 
 DEFAULT_OPSET = 17
 FP32_TOL = 1e-4  # max abs difference accepted between ORT and torch for a float32 file
@@ -69,8 +70,7 @@ class _Float16Graph(nn.Module):
 
 def fp16_path_for(path: str | os.PathLike) -> Path:
     """Where the half-precision twin of ``path`` goes: ``name.onnx`` -> ``name-fp16.onnx``."""
-    path = Path(path)
-    return path.with_name(f"{path.stem}-fp16{path.suffix or '.onnx'}")
+    return twin_path(path, "fp16")
 
 
 def input_channels(net: nn.Module) -> int:

@@ -33,8 +33,10 @@ from PIL import Image
 
 from cyclegan_cli.atomic import atomic_open
 from cyclegan_cli.errors import ExportError
+from cyclegan_cli.evaluation.metrics import psnr
 from cyclegan_cli.inference.imageops import to_model
 from cyclegan_cli.inference.metadata import INPUT_NAME
+from cyclegan_cli.inference.naming import twin_path
 
 PSNR_WARN_DB = 30.0  # int8 results below this PSNR (vs fp32) get a warning
 QUANTIZED_OPS = ("Conv", "ConvTranspose")
@@ -44,8 +46,7 @@ HELD_OUT_SEED = 12345
 
 def int8_path_for(path: str | os.PathLike) -> Path:
     """Where the int8 twin of ``path`` goes: ``name.onnx`` -> ``name-int8.onnx``."""
-    path = Path(path)
-    return path.with_name(f"{path.stem}-int8{path.suffix or '.onnx'}")
+    return twin_path(path, "int8")
 
 
 def photo_crops(n: int = 16, size: int = 256, seed: int = CALIBRATION_SEED
@@ -215,12 +216,6 @@ def quantize_int8(fp32_path: str | os.PathLike, out_path: str | os.PathLike | No
     with atomic_open(out, "wb") as fh:
         fh.write(model.SerializeToString())
     return out
-
-
-def psnr(a: np.ndarray, b: np.ndarray) -> float:
-    """PSNR in dB between two uint8 arrays (``inf`` when identical)."""
-    mse = float(np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2))
-    return math.inf if mse == 0 else 10.0 * math.log10(255.0 ** 2 / mse)
 
 
 def int8_psnr(fp32_path: str | os.PathLike, int8_path: str | os.PathLike,

@@ -13,10 +13,9 @@ from cyclegan_cli.config import TrainConfig, domain_names
 from cyclegan_cli.errors import ExportError
 from cyclegan_cli.export.onnx_export import ExportResult, export_and_verify
 from cyclegan_cli.inference.metadata import ModelInfo
+from cyclegan_cli.inference.naming import model_filename
 from cyclegan_cli.models import generator_size_multiple
-from cyclegan_cli.training.checkpoint import load_checkpoint
-from cyclegan_cli.training.restore import generator_from_state
-from cyclegan_cli.training.run import RunDir
+from cyclegan_cli.rundir import RunDir, exported_generators, generator_from_state, load_checkpoint
 
 Which = Literal["both", "AtoB", "BtoA"]
 SUMMARY_KEYS = ("netG", "residual", "ngf", "norm", "dropout", "gan_mode", "load_size", "crop_size",
@@ -40,7 +39,8 @@ def export_run(run_dir: str | os.PathLike, direction: Which = "both",
                calibration_images: list[np.ndarray] | None = None,
                calibration_size: int = 256,
                domains: tuple[str, str] | None = None) -> list[ExportResult]:
-    """Export a run's generators to ``out_dir/<name>-AtoB.onnx`` and/or ``<name>-BtoA.onnx``.
+    """Export a run's generators (those its model family exports: both directions for
+    CycleGAN) to ``out_dir/<name>-AtoB.onnx`` and/or ``<name>-BtoA.onnx``.
 
     ``name`` defaults to the run folder's name; ``checkpoint`` to the run's latest; ``domains``
     (names of domain A and B) to :func:`domain_names` of the training folders. With
@@ -59,7 +59,11 @@ def export_run(run_dir: str | os.PathLike, direction: Which = "both",
     if checkpoint is not None:
         _check_belongs(run, state, Path(checkpoint))
     stem = name or Path(run.path).resolve().name
-    directions = ["AtoB", "BtoA"] if direction == "both" else [direction]
+    exports = list(exported_generators(state))  # what the run's model family exports
+    directions = exports if direction == "both" else [direction]
+    if direction != "both" and direction not in exports:
+        raise ExportError(f"{run.path} has no {direction} generator; its model exports "
+                          f"{', '.join(exports)}")
     results = []
     for which in directions:
         net, cfg = generator_from_state(state, which, where=str(run.path))  # one load for all
@@ -74,7 +78,7 @@ def export_run(run_dir: str | os.PathLike, direction: Which = "both",
             source=str(Path(run.path).resolve()),
             config=config_summary(cfg, state),
         )
-        path = Path(out_dir) / f"{stem}-{which}.onnx"
+        path = Path(out_dir) / model_filename(stem, which)
         results.append(export_and_verify(net, info, path, fp16=fp16, verify=verify, int8=int8,
                                          calibration_images=calibration_images,
                                          calibration_size=calibration_size))

@@ -28,7 +28,9 @@ _EXPORTS = {
     "ProviderError": "providers",
     "available_providers": "providers",
     "translate_tiled": "tiling",
-    "MAX_PIXELS": "translator",
+    "MAX_PIXELS": "limits",
+    "MIN_TILE": "limits",
+    "check_tile": "limits",
     "Backend": "translator",
     "Translator": "translator",
     "check_direction": "translator",
@@ -39,6 +41,7 @@ __all__ = [  # the same names as _EXPORTS (a test checks)
     "Backend",
     "INPUT_NAME",
     "MAX_PIXELS",
+    "MIN_TILE",
     "ModelInfo",
     "OUTPUT_NAME",
     "PROVIDER_NAMES",
@@ -47,6 +50,7 @@ __all__ = [  # the same names as _EXPORTS (a test checks)
     "available_providers",
     "best_providers",
     "check_direction",
+    "check_tile",
     "image_to_array",
     "load_model",
     "make_session",
@@ -72,6 +76,7 @@ def __dir__() -> list[str]:
 
 if TYPE_CHECKING:
     from cyclegan_cli.inference.imageops import image_to_array, split_channels
+    from cyclegan_cli.inference.limits import MAX_PIXELS, MIN_TILE, check_tile
     from cyclegan_cli.inference.metadata import INPUT_NAME, OUTPUT_NAME, ModelInfo
     from cyclegan_cli.inference.providers import (
         PROVIDER_NAMES,
@@ -81,7 +86,6 @@ if TYPE_CHECKING:
     from cyclegan_cli.inference.session import best_providers, make_session, session_info
     from cyclegan_cli.inference.tiling import translate_tiled
     from cyclegan_cli.inference.translator import (
-        MAX_PIXELS,
         Backend,
         Translator,
         check_direction,

@@ -5,14 +5,12 @@ Reads only each file's metadata (onnx, no session, no torch).
 
 from __future__ import annotations
 
-import re
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 from cyclegan_cli.inference.metadata import ModelInfo
-
-_SUFFIX = re.compile(r"-(AtoB|BtoA)(-(fp16|int8))?$")
+from cyclegan_cli.inference.naming import model_name
 
 
 @dataclass
@@ -39,7 +37,7 @@ def read_entry(path: Path) -> ModelEntry:
     """The entry for one .onnx file (``problem`` set when it is no cyclegan-cli model)."""
     import onnx
 
-    stem = _SUFFIX.sub("", path.stem)
+    stem = model_name(path)
     size = path.stat().st_size / 1e6
     try:
         model = onnx.load(str(path), load_external_data=False)

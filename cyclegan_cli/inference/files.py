@@ -149,9 +149,9 @@ def _batches(jobs: list[Job], batch_size: int, max_pixels: int
 
 def translate_files(translator, jobs: list[Job], *, batch_size: int = 4,
                     skip_existing: bool = False, tile: int | None = None,
-                    max_pixels: int = 1_500_000,
                     on_progress: Callable[[int], None] | None = None) -> Summary:
-    """Translate every job; unreadable inputs are recorded in the summary, never raised."""
+    """Translate every job; unreadable inputs are recorded in the summary, never raised.
+    Same-size RGB images up to the translator's ``max_pixels`` share batches."""
     summary = Summary()
     todo = []
     for job in jobs:
@@ -161,7 +161,7 @@ def translate_files(translator, jobs: list[Job], *, batch_size: int = 4,
             todo.append(job)
     if on_progress and summary.skipped:
         on_progress(len(summary.skipped))
-    batches, summary.failed = _batches(todo, max(1, batch_size), max_pixels)
+    batches, summary.failed = _batches(todo, max(1, batch_size), translator.max_pixels)
     if on_progress and summary.failed:
         on_progress(len(summary.failed))
     for batch in batches:

@@ -15,7 +15,13 @@ from cyclegan_cli.data.images import IMAGE_EXTENSIONS, load_rgb
 from cyclegan_cli.errors import CganError
 from cyclegan_cli.inference.files import save_image
 from cyclegan_cli.inference.stabilize import frame_translator
-from cyclegan_cli.inference.video import VIDEO_EXTENSIONS, VideoError, write_video
+from cyclegan_cli.inference.video import (
+    FRAME_FOLDER_FPS,
+    VIDEO_EXTENSIONS,
+    VideoError,
+    VideoOptions,
+    write_video,
+)
 
 _DIGITS = re.compile(r"(\d+)")
 
@@ -52,20 +58,21 @@ def _batches(files: list[Path], size: int) -> Iterator[list[np.ndarray]]:
 
 
 def translate_frames(translator, folder: str | os.PathLike[str], out: str | os.PathLike[str],
-                     *, fps: float = 25.0, batch_size: int = 8, stabilize: float | None = None,
-                     codec: str | None = None, quality: float | None = 7.0,
+                     options: VideoOptions | None = None,
                      on_progress: Callable[[int], None] | None = None) -> int:
     """Translate the frames in ``folder`` in natural order; returns how many.
 
-    ``out`` is a video file (by its extension: the frames are assembled at ``fps``) or a
-    folder that receives frames with the same names. Frames are loaded a batch at a time.
+    ``out`` is a video file (by its extension: the frames are assembled at ``options.fps``,
+    default :data:`FRAME_FOLDER_FPS`) or a folder that receives frames with the same names.
+    Frames are loaded a batch at a time; ``start``, ``end`` and ``every`` do not apply.
     """
+    o = (options or VideoOptions()).check()
     files = frame_files(folder)
     out = Path(out)
-    translate = frame_translator(translator, stabilize)
+    translate = frame_translator(translator, o.stabilize, o.tile)
 
     def translated() -> Iterator[list[np.ndarray]]:
-        for batch in _batches(files, batch_size):
+        for batch in _batches(files, o.batch_size):
             yield translate(batch)
             if on_progress is not None:
                 on_progress(len(batch))
@@ -73,7 +80,8 @@ def translate_frames(translator, folder: str | os.PathLike[str], out: str | os.P
     if out.suffix.lower() in VIDEO_EXTENSIONS:
         with Image.open(files[0]) as first:
             size = first.size
-        return write_video(translated(), out, size, fps, codec=codec, quality=quality)
+        return write_video(translated(), out, size, o.fps or FRAME_FOLDER_FPS, codec=o.codec,
+                           quality=o.quality)
     if out.resolve() == Path(folder).resolve():
         raise VideoError(f"{out}: the output folder is the input folder")
     out.mkdir(parents=True, exist_ok=True)

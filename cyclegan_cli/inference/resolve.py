@@ -7,6 +7,8 @@ import os
 from pathlib import Path
 
 from cyclegan_cli.errors import CganError
+from cyclegan_cli.inference.naming import SUFFIX, model_filename, opposite_file
+from cyclegan_cli.rundir import RunDir
 from cyclegan_cli.shipped import weights_dir
 
 WEIGHTS_DIR = Path("weights")
@@ -41,16 +43,18 @@ def resolve_model(model: str | os.PathLike[str], direction: str,
     if path.is_file():
         return path, "onnx"
     if path.is_dir():
-        if not (path / "config.json").is_file():
-            raise CganError(f"{path} is a folder but not a run directory (no config.json)")
-        for candidate in [path / f"{path.name}-{direction}.onnx",
-                          *(f / f"{path.name}-{direction}.onnx" for f in folders)]:
+        run = RunDir(path)
+        if not run.is_run():
+            raise CganError(f"{path} is a folder but not a run directory (no "
+                            f"{run.config.name})")
+        exported = model_filename(path.name, direction)
+        for candidate in [path / exported, *(f / exported for f in folders)]:
             if candidate.is_file():
                 return candidate, "onnx"
         return path, "torch"
     for folder in folders:
-        for candidate in (folder / f"{model}-{direction}.onnx", folder / f"{model}.onnx",
-                          folder / str(model)):
+        for candidate in (folder / model_filename(str(model), direction),
+                          folder / f"{model}{SUFFIX}", folder / str(model)):
             if candidate.is_file():
                 return candidate, "onnx"
     known = sorted({p.name for f in folders for p in f.glob("*.onnx")})
@@ -71,10 +75,8 @@ def opposite_model(model: str | os.PathLike[str], direction: str,
     other = "BtoA" if direction == "AtoB" else "AtoB"
     path = Path(model)
     if path.is_file():
-        if f"-{direction}" not in path.name:
-            return None
-        sibling = path.with_name(path.name.replace(f"-{direction}", f"-{other}", 1))
-        return (sibling, "onnx") if sibling.is_file() else None
+        sibling = opposite_file(path, direction)
+        return (sibling, "onnx") if sibling is not None and sibling.is_file() else None
     try:
         found = resolve_model(model, other, weights_dir)
     except CganError:

@@ -9,6 +9,7 @@ frames, and translates each frame with the averaged statistics (the apply pass).
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Sequence
 
 import numpy as np
@@ -25,13 +26,14 @@ class Stabilizer:
     1/frames); 1 means no smoothing. Feed the frames in order with :meth:`translate`.
     """
 
-    def __init__(self, translator, frames: float = 8.0) -> None:
+    def __init__(self, translator, frames: float = 8.0, tile: int | None = None) -> None:
         if frames < 1:
             raise ValueError("the stabilisation window must be at least 1 frame")
         if translator.norm is None or getattr(translator.norm, "count", 1) == 0:
             raise ModelError("--stabilize needs a model with instance normalisation (a float32 "
                              "cyclegan-cli generator)")
         self.translator = translator
+        self.tile = tile
         self.weight = 1.0 / frames
         self.state: Stats | None = None
 
@@ -49,19 +51,21 @@ class Stabilizer:
         t = self.translator
         smoothed = [self.update(f) for f in frames]
         h, w = frames[0].shape[:2]
-        if h * w > t.max_pixels:  # tiled, one frame at a time, each with its statistics
-            return [float_to_uint8(t.translate_rgb_float(f, stats=s))
+        if self.tile is not None or h * w > t.max_pixels:  # tiled, a frame at a time
+            return [float_to_uint8(t.translate_rgb_float(f, self.tile, stats=s))
                     for f, s in zip(frames, smoothed, strict=True)]
         stacked = [np.concatenate([s[k] for s in smoothed]) for k in range(len(smoothed[0]))]
         return list(float_to_uint8(t.forward(list(frames), stacked)))
 
 
-def frame_translator(translator, stabilize: float | None
+def frame_translator(translator, stabilize: float | None, tile: int | None = None
                      ) -> Callable[[Sequence[np.ndarray]], list[np.ndarray]]:
     """What translates a video's successive batches of frames: the translator's own
-    ``translate_batch``, or with ``stabilize`` (a window in frames) a :class:`Stabilizer`."""
-    return Stabilizer(translator, stabilize).translate if stabilize else \
-        translator.translate_batch
+    ``translate_batch``, or with ``stabilize`` (a window in frames) a :class:`Stabilizer`;
+    in tiles of ``tile`` when given."""
+    if stabilize:
+        return Stabilizer(translator, stabilize, tile).translate
+    return functools.partial(translator.translate_batch, tile=tile)
 
 
 def flicker(inputs: Sequence[np.ndarray], outputs: Sequence[np.ndarray],

@@ -14,6 +14,7 @@ import numpy as np
 
 from cyclegan_cli.errors import ModelError
 from cyclegan_cli.inference.metadata import ModelInfo
+from cyclegan_cli.rundir import RunDir
 
 
 def run_info(cfg: Any, direction: str, source: str = "") -> ModelInfo:
@@ -87,26 +88,21 @@ def load_run(run_dir: Path, direction: str = "AtoB", device: str | None = None,
     if not run_dir.is_dir():
         raise ModelError(f"run directory not found: {run_dir} (the torch backend expects a "
                          "cyclegan-cli run directory)")
-    missing = [p for p in ("config.json", "checkpoints/latest.pt") if not (run_dir / p).is_file()]
+    run = RunDir(run_dir)
+    missing = [p.relative_to(run_dir) for p in (run.config, run.latest) if not p.is_file()]
     if missing:
         raise ModelError(f"{run_dir} is not a cyclegan-cli run directory (no "
-                         f"{' or '.join(missing)})")
+                         f"{' or '.join(map(str, missing))})")
     try:
         torch = importlib.import_module("torch")  # lazily: this package must not need torch
     except ImportError as exc:
         raise ModelError(f"{run_dir}: translating with a run's checkpoint needs torch, which "
                          "is not installed: pip install 'cyclegan-cli[train]', or use the "
                          "run's exported .onnx (cgan export)") from exc
-    from cyclegan_cli.training.restore import load_generator
+    from cyclegan_cli.rundir import load_generator, torch_runner
 
     if threads:
         torch.set_num_threads(threads)
     dev = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
-    net, cfg = load_generator(run_dir, direction, device=dev)  # type: ignore[arg-type]
-
-    def run(batch: np.ndarray) -> np.ndarray:
-        with torch.inference_mode():
-            y = net(torch.from_numpy(np.ascontiguousarray(batch)).to(dev))
-        return y.float().cpu().numpy()
-
-    return run, run_info(cfg, direction, str(run_dir)), TorchNormStats(net, dev)
+    net, cfg = load_generator(run_dir, direction, device=dev)
+    return torch_runner(net, dev), run_info(cfg, direction, str(run_dir)), TorchNormStats(net, dev)

@@ -25,16 +25,13 @@ from cyclegan_cli.inference.imageops import (
     split_channels,
     to_model,
 )
+from cyclegan_cli.inference.limits import MAX_PIXELS, OVERLAP, TILE, TILE_BATCH, check_tile
 from cyclegan_cli.inference.metadata import DIRECTIONS, OUTPUT_NAME, ModelInfo
 from cyclegan_cli.inference.norm_stats import NormStats, OnnxNormStats, Stats
 from cyclegan_cli.inference.tiling import translate_tiled
 
 Backend = Callable[[np.ndarray], np.ndarray]  # NCHW float32 in [-1, 1] -> same
 
-MAX_PIXELS = 1_500_000
-TILE = 512
-OVERLAP = 64
-TILE_BATCH = 4
 
 
 class Translator:
@@ -97,9 +94,10 @@ class Translator:
         return max(self.info.size_multiple, 8)
 
     def tile_for(self, tile: int | None) -> int:
-        """The tile side actually used: ``tile`` (or the default) rounded up to the multiple."""
+        """The tile side actually used: ``tile`` (or the default) rounded up to the multiple.
+        DataError for a tile under :data:`MIN_TILE`."""
         m = self.info.size_multiple
-        side = max(self.min_side, tile or self.tile_size)
+        side = max(self.min_side, check_tile(tile) or self.tile_size)
         return -(-side // m) * m
 
     def translate_rgb_float(self, rgb: np.ndarray, tile: int | None = None,
@@ -249,5 +247,6 @@ def load_model(path: str | os.PathLike[str], *, backend: str = "onnx",
             raise ModelError(f"unknown direction {direction!r}; use AtoB or BtoA")
         run, info, norm = load_run(Path(path), direction or "AtoB", device=device,
                                    threads=threads)
-        return Translator(run, info, backend="torch", source=source, norm=norm, **options)
+        return Translator(run, info, backend="torch", source=source, norm=norm,
+                          device=f"torch {norm.device}", **options)
     raise ModelError(f"unknown backend {backend!r}; use onnx or torch")

@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from cyclegan_cli.errors import CganError
+from cyclegan_cli.inference.limits import check_tile
 from cyclegan_cli.inference.stabilize import frame_translator
 
 VIDEO_EXTENSIONS = (".mp4", ".mov", ".mkv", ".webm", ".avi", ".gif", ".m4v")  # in and out
@@ -31,6 +32,50 @@ _AUDIO = {".mp4": "aac", ".m4v": "aac", ".mov": "aac", ".mkv": "aac", ".avi": "m
 
 class VideoError(CganError):
     """A video that cannot be read or written."""
+
+
+FRAME_FOLDER_FPS = 25.0  # frames assembled into a video without --fps
+
+
+@dataclass(frozen=True)
+class VideoOptions:
+    """How videos and folders of frames are translated (``cgan translate``'s video options).
+
+    ``start``/``end`` (frame indices, end exclusive) and ``every`` pick part of a clip; the
+    output keeps the frame rate (divided by ``every``) unless ``fps`` is given (frame folders:
+    :data:`FRAME_FOLDER_FPS`). ``codec`` and ``quality`` (0-10, imageio-ffmpeg's scale) set
+    the encoder; ``audio`` copies the audio track of whole clips. ``stabilize`` (a window in
+    frames) normalises every frame with statistics averaged over time, which reduces flicker.
+    ``tile`` translates every frame in tiles of that side.
+    """
+
+    batch_size: int = 8
+    fps: float | None = None
+    codec: str | None = None
+    quality: float | None = 7.0
+    start: int = 0
+    end: int | None = None
+    every: int = 1
+    audio: bool = True
+    stabilize: float | None = None
+    tile: int | None = None
+
+    def check(self) -> VideoOptions:
+        """VideoError for options that cannot work (before any file is opened)."""
+        if self.batch_size < 1 or self.every < 1 or self.start < 0 or (
+                self.end is not None and self.end <= self.start):
+            raise VideoError("need batch size >= 1, --every >= 1 and 0 <= --start < --end")
+        if self.fps is not None and self.fps <= 0:
+            raise VideoError(f"--fps must be > 0, not {self.fps:g}")
+        if self.stabilize is not None and self.stabilize < 1:
+            raise VideoError("--stabilize-frames must be at least 1")
+        check_tile(self.tile)
+        return self
+
+    @property
+    def whole(self) -> bool:
+        """Whether every frame of a clip is translated."""
+        return self.start == 0 and self.end is None and self.every == 1
 
 
 @dataclass(frozen=True)
@@ -153,42 +198,32 @@ def video_output(src: Path, out: Path, single: bool) -> Path:
     return out / (src.stem + suffix)
 
 
-def translate_video(translator, src: str | os.PathLike[str], dst: str | os.PathLike[str], *,
-                    batch_size: int = 8, fps: float | None = None, codec: str | None = None,
-                    quality: float | None = 7.0, start: int = 0, end: int | None = None,
-                    every: int = 1, audio: bool = True, stabilize: float | None = None,
+def translate_video(translator, src: str | os.PathLike[str], dst: str | os.PathLike[str],
+                    options: VideoOptions | None = None,
                     on_progress: Callable[[int], None] | None = None) -> int:
-    """Translate ``src`` frame by frame into ``dst`` (any container ffmpeg writes); returns
-    the number of frames written.
-
-    ``start``/``end`` (frame indices, end exclusive) and ``every`` pick part of the clip; the
-    output keeps the frame rate (divided by ``every``) unless ``fps`` is given. ``codec`` and
-    ``quality`` (0-10, imageio-ffmpeg's scale) set the encoder. The audio track is copied when
-    there is one, the whole clip is used, and the container takes audio. ``stabilize`` (a
-    window in frames) normalises every frame with statistics averaged over time
-    (:class:`~cyclegan_cli.inference.stabilize.Stabilizer`), which reduces flicker.
-    """
+    """Translate ``src`` frame by frame into ``dst`` (any container ffmpeg writes), as
+    ``options`` say; returns the number of frames written. The audio track is copied when
+    there is one, the whole clip is used, and the container takes audio."""
+    o = (options or VideoOptions()).check()
     src, dst = Path(src), Path(dst)
-    if batch_size < 1 or every < 1 or start < 0 or (end is not None and end <= start):
-        raise VideoError("need batch size >= 1, --every >= 1 and 0 <= --start < --end")
     if src.resolve() == dst.resolve():
         raise VideoError(f"{dst}: the output would overwrite the input")
     _check_container(dst)
-    translate = frame_translator(translator, stabilize)
+    translate = frame_translator(translator, o.stabilize, o.tile)
     meta, raw = _frames(src)
     with contextlib.closing(raw):
         info = _info(src, meta, _header_frames(meta))
-        whole = start == 0 and end is None and every == 1
-        copy_audio = audio and whole and info.audio_codec is not None
+        copy_audio = o.audio and o.whole and info.audio_codec is not None
 
         def translated() -> Iterator[list[np.ndarray]]:
-            for batch in _batches(raw, info.width, info.height, batch_size, start, end, every):
+            for batch in _batches(raw, info.width, info.height, o.batch_size, o.start, o.end,
+                                  o.every):
                 yield translate(batch)
                 if on_progress is not None:
                     on_progress(len(batch))
 
         written = write_video(translated(), dst, (info.width, info.height),
-                              fps or info.fps / every, codec=codec, quality=quality,
+                              o.fps or info.fps / o.every, codec=o.codec, quality=o.quality,
                               audio_from=src if copy_audio else None)
     if written == 0:
         raise VideoError(f"{src}: no frames in the chosen range")

@@ -1,1 +1,2 @@
-"""Training: the CycleGAN step, its loop, checkpoints, history pools and LR schedules."""
+"""Training: the generic trainer over a model family (families/), the loop, history pools,
+schedules, mixed precision, speed levers and multi-process runs."""

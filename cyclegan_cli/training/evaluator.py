@@ -14,15 +14,16 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
 import torch
 
 from cyclegan_cli.atomic import atomic_write_text
 from cyclegan_cli.config import TrainConfig
+from cyclegan_cli.errors import CganError
 from cyclegan_cli.evaluation.evaluate import collect_inputs, evaluate
 from cyclegan_cli.inference.metadata import ModelInfo
 from cyclegan_cli.inference.translator import Translator
 from cyclegan_cli.models import generator_size_multiple
+from cyclegan_cli.rundir import RunDir, torch_runner
 
 COLUMNS = ["step", "epoch", "seconds", "metric", "value", "identity", "ssim", "identity_ssim",
            "images", "failed"]
@@ -38,28 +39,28 @@ class EvalResult:
 
 def torch_translator(net: torch.nn.Module, device: torch.device, cfg: TrainConfig,
                      direction: str) -> Translator:
-    """A Translator running ``net`` (in eval mode, no grad) with the inference core's padding."""
-
-    def run(batch: np.ndarray) -> np.ndarray:
-        with torch.no_grad():
-            y = net(torch.from_numpy(np.ascontiguousarray(batch)).to(device))
-        return y.float().cpu().numpy()
-
+    """A Translator running ``net`` (in eval mode, no grad) with the inference core's padding:
+    the runner of the torch backend (:func:`~cyclegan_cli.rundir.torch_runner`)."""
     src, dst = ("A", "B") if direction == "AtoB" else ("B", "A")
     info = ModelInfo(direction=direction, domain_from=src, domain_to=dst,
                      architecture=cfg.netG, size_multiple=generator_size_multiple(cfg.netG))
-    return Translator(run, info, backend="torch")
+    return Translator(torch_runner(net, device), info, backend="torch", device=str(device))
 
 
 class TrainingEvaluator:
-    """Scores the generators of a :class:`~cyclegan_cli.training.trainer.Trainer`."""
+    """Scores the generators of a family (:meth:`~cyclegan_cli.training.families.Family.
+    generators`): A→B against ``--eval-target``, else the cycle A→B→A."""
 
-    def __init__(self, cfg: TrainConfig, run_path: Path) -> None:
+    def __init__(self, cfg: TrainConfig, run_path: Path, directions: list[str]) -> None:
         self.cfg = cfg
         self.files = collect_inputs([cfg.eval_a or ""])[: cfg.eval_max]
         self.target = Path(cfg.eval_target) if cfg.eval_target else None
         self.metric = "psnr" if self.target else "cycle_psnr"
-        self.csv = run_path / "eval.csv"
+        if "AtoB" not in directions or (self.target is None and "BtoA" not in directions):
+            raise CganError(f"--eval-every: the {cfg.model} model has no "
+                            f"{'A→B' if 'AtoB' not in directions else 'B→A'} generator to "
+                            "score; give --eval-target (paired ground truth of --eval-a)")
+        self.csv = RunDir(run_path).evals
         self.started = time.monotonic()
         self._load(self._rows())
 
@@ -87,17 +88,19 @@ class TrainingEvaluator:
             atomic_write_text(self.csv, "\n".join(lines) + "\n")
         self._load(kept)
 
-    def __call__(self, model: torch.nn.Module, device: torch.device, step: int,
+    def __call__(self, generators: dict[str, torch.nn.Module], device: torch.device, step: int,
                  epoch: int) -> EvalResult:
-        forward = torch_translator(model.G_AB, device, self.cfg, "AtoB")
+        forward = torch_translator(generators["AtoB"], device, self.cfg, "AtoB")
         backward = (None if self.target else
-                    torch_translator(model.G_BA, device, self.cfg, "BtoA"))
-        was_training = model.training
-        model.eval()
+                    torch_translator(generators["BtoA"], device, self.cfg, "BtoA"))
+        modes = {net: net.training for net in generators.values()}
+        for net in modes:
+            net.eval()
         try:
             report = evaluate(forward, self.files, target=self.target, backward=backward)
         finally:
-            model.train(was_training)
+            for net, was_training in modes.items():
+                net.train(was_training)
         summary = report.summary()
         value = summary.get(self.metric, {}).get("mean", -math.inf)
         identity = summary.get("identity_psnr", {}).get("mean")

@@ -7,9 +7,12 @@ from collections.abc import Iterable, Iterator
 import torch
 from torch import Tensor
 
-from cyclegan_cli.training.trainer import to_model_range
-
 Batch = tuple[Tensor, Tensor, list[str]]  # A and B in [-1, 1] on the device, bad files
+
+
+def to_model_range(batch: Tensor, device: torch.device) -> Tensor:
+    """uint8 NxCxHxW (possibly pinned) -> float in [-1, 1] on ``device``; scaled there."""
+    return batch.to(device, non_blocking=True).float().div_(127.5).sub_(1.0)
 
 
 def device_batches(batches: Iterable[dict], device: torch.device) -> Iterator[Batch]:

@@ -1,3 +1,4 @@
+# ruff: noqa: I001  (it imports 0.1.0's module layout, which no longer exists)
 """Makes tests/data/run-0.1.0/: a tiny training run written by cyclegan-cli 0.1.0 before the
 model-family refactor (run at commit 0d191a8), and what that code did when it resumed it.
 

@@ -36,7 +36,6 @@ CONFIG_FILE = "cyclegan.json"
 ENGINES = ("auto", "in-process", "cgan")
 OUTPUTS = ("new-layer", "replace")
 DIRECTIONS = ("AtoB", "BtoA")
-MIN_TILE = 64
 ARROWS = {"AtoB": "A→B", "BtoA": "B→A"}
 
 
@@ -75,10 +74,10 @@ def known_models(settings: dict[str, Any]) -> dict[str, tuple[str, str] | None]:
             files = sorted(Path(folder).glob("*.onnx"))
         except OSError:
             continue
+        suffixes = settings.get("model_suffixes") or []  # the core's naming, longest first
         for f in files:
-            name = f.stem
-            for suffix in ("-int8", "-fp16", "-AtoB", "-BtoA"):
-                name = name.removesuffix(suffix)
+            name = next((f.stem.removesuffix(s) for s in suffixes if f.stem.endswith(s)),
+                        f.stem)
             found.setdefault(name, None)
     return found
 
@@ -247,9 +246,10 @@ def translate_pixels(rgba: bytes, width: int, height: int, *, model: str, direct
         raise PluginError(f"CycleGAN: unknown direction {direction!r}; use AtoB or BtoA")
     if engine not in ENGINES:
         raise PluginError(f"CycleGAN: unknown engine {engine!r}; use {', '.join(ENGINES)}")
-    if tile and tile < MIN_TILE:
+    minimum = settings.get("min_tile")  # the core's rule, recorded by cgan gimp install
+    if tile and isinstance(minimum, int) and tile < minimum:
         raise PluginError(f"CycleGAN: the tile size must be 0 (automatic) or at least "
-                          f"{MIN_TILE} pixels, not {tile}")
+                          f"{minimum} pixels, not {tile}")
     model = _model_argument(model)
     reasons = []
     for name in (("in-process", "cgan") if engine == "auto" else (engine,)):
@@ -433,9 +433,9 @@ def _gimp_main() -> None:  # pragma: no cover - runs inside GIMP (tests/test_gim
             proc.add_choice_argument("direction", "_Direction", "Which way to translate",
                                      choice([(d, direction_label(d, domains), "")
                                              for d in DIRECTIONS]), "AtoB", rw)
+            rule = settings.get("tile_rule") or "tiles only for large images"
             proc.add_int_argument("tile-size", "_Tile size", "Translate in tiles of this many "
-                                  "pixels (0: automatic, tiles only above 1.5 megapixels)",
-                                  0, 8192, 0, rw)
+                                  f"pixels (0: automatic, {rule})", 0, 8192, 0, rw)
             proc.add_choice_argument("output", "_Result", "Where the result goes",
                                      choice([("new-layer", "New layer above", ""),
                                              ("replace", "Replace the layer", "")]),

@@ -1,0 +1,129 @@
+"""What ``cgan translate`` does with its inputs, decided before any work: which are images,
+videos, animated GIFs or folders of frames, where each output goes, and which share of them
+this job takes (``--shard``). Also the model to translate with, by name, file or run.
+
+Torch-free. The CLI builds a :class:`TranslationPlan`, loads the model with
+:func:`open_translator`, and runs the plan's parts; tests build plans without the CLI.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from cyclegan_cli.errors import CganError
+from cyclegan_cli.inference.files import Job, parse_shard, plan_jobs, take_shard
+from cyclegan_cli.inference.resolve import resolve_model
+from cyclegan_cli.inference.video import VideoError, is_video, video_output
+
+GifFrames = Literal["all", "first"]
+
+
+@dataclass(frozen=True)
+class Stream:
+    """A video, an animated GIF or a folder of frames, and where its translation goes."""
+
+    src: Path
+    dst: Path
+
+
+@dataclass
+class TranslationPlan:
+    """The work of one ``cgan translate`` run.
+
+    - ``images``: still images (GIFs' first frames with ``gif_frames="first"``);
+    - ``videos``: video files and animated GIFs (given directly or found in folders);
+    - ``sequences``: folders of numbered frames, translated in order (with ``to_video`` or
+      ``stabilize``; otherwise a folder's frames are plain images);
+    - ``failed``: inputs already known to fail, with the reason;
+    - ``total``: inputs before sharding; ``shard``: (K, N) when this job takes a share.
+    """
+
+    images: list[Job] = field(default_factory=list)
+    videos: list[Stream] = field(default_factory=list)
+    sequences: list[Stream] = field(default_factory=list)
+    failed: list[tuple[Path, str]] = field(default_factory=list)
+    total: int = 0
+    shard: tuple[int, int] | None = None
+
+    @property
+    def count(self) -> int:
+        """Inputs this job translates."""
+        return len(self.images) + len(self.videos) + len(self.sequences)
+
+    @classmethod
+    def build(cls, paths: Sequence[str | os.PathLike[str]], out: str | os.PathLike[str], *,
+              fmt: str | None = None, gif_frames: GifFrames = "all",
+              to_video: str | os.PathLike[str] | None = None, stabilize: bool = False,
+              shard: str | None = None, allow_inside_input: bool = False) -> TranslationPlan:
+        """Sort ``paths`` into images, videos and frame folders, with their outputs under
+        ``out``. CganError (before any work) for inputs that cannot make sense together."""
+        inputs, out_dir = [Path(p) for p in paths], Path(out)
+        direct = [p for p in inputs if p.is_file() and _streamed(p, gif_frames)]
+        rest = [p for p in inputs if p not in direct]
+        folders = [p for p in rest if p.is_dir()] if to_video or stabilize else []
+        if to_video and (len(folders) != 1 or len(inputs) != 1):
+            raise CganError("--to-video takes exactly one folder of frames")
+        rest = [p for p in rest if p not in folders]
+        plan = cls(images=plan_jobs(rest, out_dir, fmt, allow_inside_input) if rest else [])
+        plan._sort_gifs(gif_frames, fmt)
+        plan._add_videos(direct, out_dir)
+        plan.sequences = [Stream(f, Path(to_video) if to_video else out_dir / f.name)
+                          for f in folders]
+        plan.total = plan.count
+        if shard is not None:
+            plan._take_shard(parse_shard(shard))
+        return plan
+
+    def _sort_gifs(self, gif_frames: GifFrames, fmt: str | None) -> None:
+        """GIFs found in folders: animated ones go the video way (to their mirrored paths);
+        with ``first``, still PNGs (unless ``fmt``)."""
+        gifs = [j for j in self.images if j.src.suffix.lower() == ".gif"]
+        if gif_frames == "all":
+            self.images = [j for j in self.images if j not in gifs]
+            self.videos = [Stream(j.src, j.dst) for j in gifs]
+        elif fmt is None:
+            self.images = [Job(j.src, j.dst.with_suffix(".png")) if j in gifs else j
+                           for j in self.images]
+
+    def _add_videos(self, direct: list[Path], out_dir: Path) -> None:
+        """Videos given directly, before those found in folders: into ``out_dir``, or into
+        ``out_dir`` itself when it names a video file and there is one video in all."""
+        found, self.videos = self.videos, []
+        single = len(direct) + len(found) == 1
+        for src in direct:
+            try:
+                self.videos.append(Stream(src, video_output(src, out_dir, single=single)))
+            except VideoError as exc:
+                self.failed.append((src, str(exc).removeprefix(f"{src}: ")))
+        self.videos += found
+
+    def _take_shard(self, shard: tuple[int, int]) -> None:
+        """Keep shard K of N of each kind (dealt out separately, so shards stay even)."""
+        self.shard = shard
+        self.images = take_shard(self.images, lambda j: str(j.src), shard)
+        self.videos = take_shard(self.videos, lambda v: str(v.src), shard)
+        self.sequences = take_shard(self.sequences, lambda v: str(v.src), shard)
+
+
+def _streamed(path: Path, gif_frames: GifFrames) -> bool:
+    """Whether a file goes through the video path (an animated GIF does, unless ``first``)."""
+    return is_video(path) and (gif_frames == "all" or path.suffix.lower() != ".gif")
+
+
+def open_translator(model: str | os.PathLike[str], direction: str | None = None,
+                    backend: str | None = None, provider: str = "auto", **options: Any) -> Any:
+    """The :class:`~cyclegan_cli.inference.translator.Translator` for ``--model`` (an ONNX
+    file, a name in the model folders, or a run directory: its exported file, else its
+    checkpoint through the torch backend) and ``direction`` (None: the file's own, else
+    AtoB)."""
+    from cyclegan_cli.inference.translator import load_model
+
+    path, found = resolve_model(model, direction or "AtoB")
+    backend = backend or found
+    if direction is None and backend == "torch":
+        direction = "AtoB"
+    return load_model(path, backend=backend, direction=direction, provider=provider, **options)

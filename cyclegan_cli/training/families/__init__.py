@@ -1,0 +1,19 @@
+"""Model families (``cgan train --model NAME``): each one a :class:`Family` in a module of its
+own here, registered in :data:`FAMILIES`. A new family goes in a new module, added below."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from cyclegan_cli.training.families.base import Family
+from cyclegan_cli.training.families.cyclegan import CycleGAN
+
+FAMILIES: dict[str, type[Family]] = {family.name: family for family in (CycleGAN,)}
+
+
+def build_family(cfg: Any, *args: Any, **kwargs: Any) -> Family:
+    """The family ``cfg.model`` names, built for the arguments of :class:`Family`."""
+    return FAMILIES[cfg.model](cfg, *args, **kwargs)
+
+
+__all__ = ["FAMILIES", "CycleGAN", "Family", "build_family"]

@@ -1,0 +1,31 @@
+"""Sample grids: the fixed images a run translates as it trains, written as PNGs."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+
+from cyclegan_cli.atomic import atomic_open
+
+
+def to_uint8(batch: torch.Tensor) -> np.ndarray:
+    """NxCxHxW in [-1, 1] -> NxHxWxC uint8."""
+    x = ((batch.detach().float().clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8)
+    return x.permute(0, 2, 3, 1).cpu().numpy()
+
+
+def save_grid(path: Path, rows: list[list[torch.Tensor]]) -> None:
+    """Write a PNG grid: each row lists 1xCxHxW images shown left to right (sizes may differ;
+    smaller tiles are padded with black)."""
+    tiles = [[to_uint8(t)[0] for t in row] for row in rows]
+    height = max(t.shape[0] for row in tiles for t in row)
+    lines = [np.concatenate([np.pad(t, ((0, height - t.shape[0]), (0, 0), (0, 0)))
+                             for t in row], axis=1) for row in tiles]
+    width = max(line.shape[1] for line in lines)
+    grid = np.concatenate([np.pad(line, ((0, 0), (0, width - line.shape[1]), (0, 0)))
+                           for line in lines], axis=0)
+    with atomic_open(path, "wb") as fh:
+        Image.fromarray(grid).save(fh, format="PNG")
