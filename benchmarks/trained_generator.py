@@ -30,8 +30,9 @@ import cyclegan_cli
 from cyclegan_cli.config import TrainConfig
 from cyclegan_cli.data.demo import make_demo_dataset
 from cyclegan_cli.data.images import list_images, load_rgb
+from cyclegan_cli.evaluation.metrics import psnr
 from cyclegan_cli.export import export_run
-from cyclegan_cli.export.quantize import int8_psnr, photo_crops, psnr
+from cyclegan_cli.export.quantize import int8_psnr, photo_crops
 from cyclegan_cli.inference import load_model
 from cyclegan_cli.training.loop import train
 

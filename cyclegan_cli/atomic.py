@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import contextlib
+import glob
 import os
 import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import IO
 
@@ -20,6 +21,55 @@ def _read_umask() -> int:
 _UMASK = _read_umask()
 
 
+def new_file_mode() -> int:
+    """The permissions of a new file: 0666 less the umask."""
+    return 0o666 & ~_UMASK
+
+
+TEMPORARY = ".{name}.*.tmp"  # the hidden temporary files of every output, beside it
+
+
+def new_temporary(target: Path) -> Path:
+    """A new empty hidden temporary file beside ``target`` (``.NAME.xxxxxxxx.tmp``). A
+    folder that cannot take it is an OSError naming ``target``, not the temporary."""
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    except OSError as exc:
+        raise OSError(exc.errno, exc.strerror, str(target)) from exc
+    os.close(fd)
+    return Path(tmp)
+
+
+def stale_temporaries(target: Path) -> list[Path]:
+    """The hidden temporary files of ``target`` that a killed process left behind."""
+    if not target.parent.is_dir():
+        return []
+    return sorted(target.parent.glob(TEMPORARY.format(name=glob.escape(target.name))))
+
+
+def remove_stale_temporaries(targets: Iterable[Path]) -> list[Path]:
+    """Remove what :func:`stale_temporaries` finds for each of ``targets`` (outputs this
+    process is about to write, so no other process is writing them). Returns what went."""
+    gone = []
+    for target in targets:
+        for tmp in stale_temporaries(Path(target)):
+            with contextlib.suppress(FileNotFoundError):
+                tmp.unlink()
+                gone.append(tmp)
+    return gone
+
+
+def ensure_writable(folder: Path) -> None:
+    """Make ``folder`` (and its parents) and check that a file can be created in it: an
+    OSError naming the folder otherwise (before any work is done for it)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    try:
+        probe = new_temporary(folder / ".cgan-write-check")
+    except OSError as exc:
+        raise OSError(exc.errno, exc.strerror, str(folder)) from exc
+    probe.unlink()
+
+
 @contextlib.contextmanager
 def atomic_open(path: str | os.PathLike, mode: str = "wb") -> Iterator[IO]:
     """Open a temporary file beside ``path``; on success it replaces ``path`` atomically.
@@ -30,13 +80,13 @@ def atomic_open(path: str | os.PathLike, mode: str = "wb") -> Iterator[IO]:
     """
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    tmp = new_temporary(target)
     try:
-        with os.fdopen(fd, mode) as fh:
+        with open(tmp, mode) as fh:
             yield fh
             fh.flush()
             os.fsync(fh.fileno())
-        os.chmod(tmp, 0o666 & ~_UMASK)
+        os.chmod(tmp, new_file_mode())
         os.replace(tmp, target)
     except BaseException as exc:
         with contextlib.suppress(FileNotFoundError):

@@ -7,9 +7,12 @@ Errors print one red line on stderr and set the exit code; ``--debug`` shows tra
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import inspect
+import math
 import os
+import signal
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -17,12 +20,17 @@ from typing import Annotated, Any, Literal, Optional  # noqa: UP035 - Typer read
 
 import typer
 from rich.console import Console
-from rich.markup import escape
 
 from cyclegan_cli.config import TrainConfig, cli_fields, flag_name
-from cyclegan_cli.errors import CganError, TrainingInterrupted, describe_os_error
+from cyclegan_cli.errors import (
+    CganError,
+    Interrupted,
+    describe_os_error,
+)
 from cyclegan_cli.extras import missing_module_hint
+from cyclegan_cli.inference.limits import MIN_TILE
 from cyclegan_cli.inference.limits import describe as tile_rule
+from cyclegan_cli.text import literal, printable
 
 app = typer.Typer(
     name="cgan",
@@ -37,7 +45,7 @@ _state = {"debug": False}
 
 
 def _fail(message: str, code: int) -> typer.Exit:
-    err_console.print(f"[bold red]error:[/] {escape(message)}", highlight=False,
+    err_console.print(f"[bold red]error:[/] {literal(message)}", highlight=False,
                       soft_wrap=True)
     return typer.Exit(code)
 
@@ -49,8 +57,8 @@ def handle_errors(func: Callable[..., Any]) -> Callable[..., Any]:
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
             return func(*args, **kwargs)
-        except TrainingInterrupted as exc:
-            err_console.print(f"[yellow]{exc}[/]", highlight=False, soft_wrap=True)
+        except Interrupted as exc:  # (training: a checkpoint was saved)
+            err_console.print(f"[yellow]{literal(exc)}[/]", highlight=False, soft_wrap=True)
             raise typer.Exit(exc.exit_code) from None
         except CganError as exc:
             if _state["debug"]:
@@ -78,6 +86,19 @@ def handle_errors(func: Callable[..., Any]) -> Callable[..., Any]:
     return wrapper
 
 
+def _finite(value: float | None) -> float | None:
+    """Click's ranges let ``nan`` through (it compares false with everything)."""
+    if value is not None and not math.isfinite(value):
+        raise typer.BadParameter(f"{value} is not a finite number")
+    return value
+
+
+def _positive(value: float | None) -> float | None:
+    if value is not None and not (math.isfinite(value) and value > 0):
+        raise typer.BadParameter(f"{value} is not a number above 0")
+    return value
+
+
 def _version(value: bool) -> None:
     if value:
         from cyclegan_cli.extras import short_summary
@@ -94,15 +115,14 @@ def main_options(
     debug: Annotated[bool, typer.Option("--debug", help="Show full tracebacks on errors.")]
     = False,
     max_megapixels: Annotated[Optional[float], typer.Option(  # noqa: UP045
-        "--max-megapixels", metavar="MP", help="Accept images up to this many megapixels "
+        "--max-megapixels", callback=_positive, metavar="MP",
+        help="Accept images up to this many megapixels "
         "(default 179, or $CGAN_MAX_MEGAPIXELS): larger files are refused from their header "
         "as possible decompression bombs.", show_default=False)] = None,
 ) -> None:
     """Unpaired image-to-image translation with CycleGAN."""
     _state["debug"] = debug
     if max_megapixels is not None:
-        if max_megapixels <= 0:
-            raise _fail("--max-megapixels must be > 0", 2)
         from cyclegan_cli.data.images import MEGAPIXELS_ENV
 
         os.environ[MEGAPIXELS_ENV] = str(max_megapixels)  # data-loading workers inherit it
@@ -164,7 +184,7 @@ def _train(
         return
     out.print(f"[green]done:[/] {result.global_step} steps, {result.epoch} epochs in "
               f"{result.seconds:.0f} s on {result.device} ({result.precision}); run in "
-              f"[bold]{result.run_dir}[/]", highlight=False)
+              f"[bold]{literal(result.run_dir)}[/]", highlight=False)
     if result.bad_files:
         out.print(f"[yellow]{len(result.bad_files)} unreadable image(s) were skipped[/]")
 
@@ -274,7 +294,7 @@ def samples(
     from cyclegan_cli.data.demo import DEMO_PHOTOS, DEMO_PHOTOS_TEST, write_sample_photos
 
     for path in write_sample_photos(folder, DEMO_PHOTOS if all_photos else DEMO_PHOTOS_TEST):
-        typer.echo(str(path))
+        typer.echo(printable(path))
 
 
 # -- export -------------------------------------------------------------------------------------
@@ -336,15 +356,16 @@ def export(
     else:
         raise CganError(f"not found: {source}")
     for r in results:
-        line = (f"[green]wrote[/] {r.path} ({r.direction}), max abs diff vs torch "
+        line = (f"[green]wrote[/] {literal(r.path)} ({r.direction}), max abs diff vs torch "
                 f"{r.max_abs_diff:.2e}")
         if r.fp16_path is not None:
-            line += f"; fp16 {r.fp16_path} max abs diff {r.fp16_diff:.2e}"
+            line += f"; fp16 {literal(r.fp16_path)} max abs diff {r.fp16_diff:.2e}"
         if r.int8_path is not None:
-            line += f"; int8 {r.int8_path} {r.int8_psnr:.1f} dB PSNR vs fp32"
+            line += f"; int8 {literal(r.int8_path)} {r.int8_psnr:.1f} dB PSNR vs fp32"
         console.print(line, highlight=False, soft_wrap=True)
         for warning in r.warnings:
-            console.print(f"[yellow]warning:[/] {warning}", highlight=False, soft_wrap=True)
+            console.print(f"[yellow]warning:[/] {literal(warning)}", highlight=False,
+                          soft_wrap=True)
 
 
 Provider = Literal["auto", "cpu", "cuda", "tensorrt", "coreml", "directml", "rocm"]  # the
@@ -374,10 +395,11 @@ def translate(
     fmt: Annotated[Optional[str], typer.Option(  # noqa: UP045
         "--format", help="Output format (png, jpg, webp, tif, bmp); default: the input's.",
         show_default=False)] = None,
-    batch_size: Annotated[int, typer.Option(help="Same-size images per model call.")] = 4,
+    batch_size: Annotated[int, typer.Option(min=1, help="Same-size images per model call.")]
+    = 4,
     tile: Annotated[Optional[int], typer.Option(  # noqa: UP045
-        help=f"Translate in overlapping NxN tiles ({tile_rule()}); videos and frame folders "
-             "too.", show_default=False)] = None,
+        min=MIN_TILE, help=f"Translate in overlapping NxN tiles ({tile_rule()}); videos and "
+        "frame folders too.", show_default=False)] = None,
     skip_existing: Annotated[bool, typer.Option(
         "--skip-existing", help="Leave outputs that already exist alone.")] = False,
     allow_inside_input: Annotated[bool, typer.Option(
@@ -386,17 +408,20 @@ def translate(
     backend: Annotated[Optional[Literal["onnx", "torch"]], typer.Option(  # noqa: UP045
         help="onnx (default for .onnx files) or torch (a run directory's checkpoint).",
         show_default=False)] = None,
-    start: Annotated[int, typer.Option(help="Videos: first frame to translate.")] = 0,
+    start: Annotated[int, typer.Option(min=0, help="Videos: first frame to translate.")] = 0,
     end: Annotated[Optional[int], typer.Option(  # noqa: UP045
         help="Videos: stop before this frame \\[default: the end].", show_default=False)] = None,
-    every: Annotated[int, typer.Option(help="Videos: translate every Nth frame.")] = 1,
+    every: Annotated[int, typer.Option(min=1, help="Videos: translate every Nth frame.")] = 1,
     fps: Annotated[Optional[float], typer.Option(  # noqa: UP045
+        callback=_positive,
         help="Videos: output frame rate \\[default: the input's, divided by --every].",
         show_default=False)] = None,
     codec: Annotated[Optional[str], typer.Option(  # noqa: UP045
         help="Videos: ffmpeg encoder (libx264, libx265, libvpx-vp9, ...) \\[default: by "
              "container].", show_default=False)] = None,
-    quality: Annotated[float, typer.Option(help="Videos: encoder quality, 0-10.")] = 7.0,
+    quality: Annotated[float, typer.Option(
+        min=0, max=10, callback=_finite, help="Videos: encoder quality, 0 (smallest file) to "
+        "10 (best).")] = 7.0,
     audio: Annotated[bool, typer.Option(help="Videos: copy the audio track (whole clips "
                                              "only).")] = True,
     to_video: Annotated[Optional[Path], typer.Option(  # noqa: UP045
@@ -407,6 +432,7 @@ def translate(
         help="Videos: less flicker; normalise every frame with statistics averaged over "
              "time instead of its own (about twice the compute).")] = False,
     stabilize_frames: Annotated[float, typer.Option(
+        min=1, callback=_finite,
         help="Videos: time constant of that average, in frames.")] = 8.0,
     gif_frames: Annotated[Literal["all", "first"], typer.Option(
         help="Animated GIFs: all frames (an animated GIF out, through the video path) or the "
@@ -426,15 +452,12 @@ def translate(
     mkv, webm, avi, gif) through the model, keeping its frame rate, size and audio. Inputs are
     never overwritten; unreadable files are listed at the end and make the exit code 1.
     """
+    from cyclegan_cli.atomic import remove_stale_temporaries
     from cyclegan_cli.inference.files import translate_files
-    from cyclegan_cli.inference.limits import check_tile
     from cyclegan_cli.inference.plan import TranslationPlan, open_translator
     from cyclegan_cli.inference.video import VideoOptions
     from cyclegan_cli.progress import image_progress
 
-    if batch_size < 1:
-        raise CganError("--batch-size must be at least 1")
-    check_tile(tile)
     video = VideoOptions(batch_size=batch_size, fps=fps, codec=codec, quality=quality,
                          start=start, end=end, every=every, audio=audio, tile=tile,
                          stabilize=stabilize_frames if stabilize else None).check()
@@ -442,8 +465,10 @@ def translate(
                                  stabilize=stabilize, shard=shard,
                                  allow_inside_input=allow_inside_input)
     translator = open_translator(model, direction, backend, provider)
+    plan.check_writable()  # before any work, not after it
+    remove_stale_temporaries(plan.outputs())  # left by a killed earlier run (ours only)
     for note in translator.notes:
-        err_console.print(f"[yellow]warning:[/] {escape(note)}", highlight=False,
+        err_console.print(f"[yellow]warning:[/] {literal(note)}", highlight=False,
                           soft_wrap=True)
     info = translator.info
     console = Console(stderr=True)
@@ -451,62 +476,59 @@ def translate(
         console.print(f"shard {plan.shard[0]}/{plan.shard[1]}: {plan.count} of {plan.total} "
                       "inputs", highlight=False)
     failed = list(plan.failed)
-    for stream in plan.videos:
-        failed += _translate_stream(translator, stream, video, console, quiet=quiet)
-    for stream in plan.sequences:
-        failed += _translate_stream(translator, stream, video, console, quiet=quiet,
-                                    frames=True)
-    if plan.images:
-        console.print(f"{len(plan.images)} image(s), {info.domain_from} → {info.domain_to} "
-                      f"({info.direction}, {translator.source}, "
-                      f"{translator.device or translator.backend}) → [bold]{escape(str(out))}[/]",
-                      highlight=False)
-        progress = image_progress(console, "translating", "images", disable=quiet)
-        with progress:
-            task = progress.add_task("", total=len(plan.images))
-            summary = translate_files(translator, plan.images, batch_size=batch_size,
-                                      skip_existing=skip_existing, tile=tile,
-                                      on_progress=lambda n: progress.advance(task, n))
-        console.print(f"[green]{len(summary.written)} written[/], {len(summary.skipped)} "
-                      f"skipped (existing), {len(summary.failed)} failed", highlight=False)
-        failed += summary.failed
+    try:
+        for stream in [*plan.videos, *plan.sequences]:
+            failed += _translate_stream(translator, stream, video, console, quiet=quiet,
+                                        skip_existing=skip_existing)
+        if plan.images:
+            console.print(f"{len(plan.images)} image(s), {literal(info.domain_from)} → "
+                          f"{literal(info.domain_to)} ({info.direction}, "
+                          f"{literal(translator.source)}, "
+                          f"{translator.device or translator.backend}) → [bold]{literal(out)}[/]",
+                          highlight=False)
+            progress = image_progress(console, "translating", "images", disable=quiet)
+            with progress:
+                task = progress.add_task("", total=len(plan.images))
+                summary = translate_files(translator, plan.images, batch_size=batch_size,
+                                          skip_existing=skip_existing, tile=tile,
+                                          on_progress=lambda n: progress.advance(task, n))
+            console.print(f"[green]{len(summary.written)} written[/], {len(summary.skipped)} "
+                          f"skipped (existing), {len(summary.failed)} failed", highlight=False)
+            failed += summary.failed
+    except KeyboardInterrupt:  # Ctrl-C, or SIGTERM from a scheduler (see main)
+        raise Interrupted("interrupted; every output written so far is complete. To "
+                          "continue, run the same command with --skip-existing") from None
     for src, reason in failed:
-        err_console.print(f"[red]failed:[/] {escape(str(src))}: {escape(reason)}",
+        err_console.print(f"[red]failed:[/] {literal(src)}: {literal(reason)}",
                           highlight=False, soft_wrap=True)
     if failed:
         raise typer.Exit(1)
 
 
 def _translate_stream(translator: Any, stream: Any, options: Any, console: Console, *,
-                      quiet: bool, frames: bool = False) -> list[tuple[Path, str]]:
-    """Translate one video (or, with ``frames``, one folder of frames) with progress;
-    [(source, reason)] when it failed."""
-    from cyclegan_cli.inference.frames import frame_files, translate_frames
-    from cyclegan_cli.inference.video import probe_video, selected_frames, translate_video
+                      quiet: bool, skip_existing: bool) -> list[tuple[Path, str]]:
+    """Translate one video, GIF or folder of frames with progress; [(source, reason)] when
+    it failed (a failure of one file never stops the others)."""
     from cyclegan_cli.progress import image_progress
 
     src, dst = stream.src, stream.dst
+    if skip_existing and dst.is_file():
+        console.print(f"{literal(src)}: skipped, {literal(dst)} exists", highlight=False)
+        return []
     try:
-        if frames:
-            total = len(frame_files(src))
-            console.print(f"{escape(str(src))}: {total} frames → [bold]{escape(str(dst))}[/]",
-                          highlight=False)
-        else:
-            clip = probe_video(src, exact=False)
-            total = selected_frames(clip.frames, options.start, options.end, options.every)
-            console.print(f"{escape(str(src))}: ~{clip.frames} frames {clip.width}×"
-                          f"{clip.height} at {clip.fps:g} fps → [bold]{escape(str(dst))}[/]",
-                          highlight=False)
+        total, about = stream.describe(options)
+        console.print(f"{literal(src)}: {about} → [bold]{literal(dst)}[/]", highlight=False)
         progress = image_progress(console, "translating", "frames", disable=quiet,
                                   rate_unit="fps")
         with progress:
             task = progress.add_task("", total=total)
-            run = translate_frames if frames else translate_video
-            n = run(translator, src, dst, options,
-                    on_progress=functools.partial(progress.advance, task))
-        console.print(f"[green]{n} frames written[/] to {escape(str(dst))}", highlight=False)
+            n = stream.translate(translator, options,
+                                 on_progress=functools.partial(progress.advance, task))
+        console.print(f"[green]{n} frames written[/] to {literal(dst)}", highlight=False)
     except CganError as exc:
         return [(src, str(exc).removeprefix(f"{src}: "))]
+    except OSError as exc:  # a full disk, a file in the way of a folder...: this file fails
+        return [(src, describe_os_error(exc, dst))]
     return []
 
 
@@ -533,7 +555,7 @@ def models(
     console = Console()
     if not entries:
         console.print("no models found in "
-                      + (", ".join(f"{f}/" for f in folders) or f"weights/ or {USER_DIR}")
+                      + literal(", ".join(f"{f}/" for f in folders) or f"weights/ or {USER_DIR}")
                       + "; train one (cgan train) and export it (cgan export)", highlight=False)
         return
     table = Table(title="models (use the name with --model)")
@@ -541,12 +563,12 @@ def models(
         table.add_column(col, justify="right" if col == "MB" else "left",
                          no_wrap=col in ("name", "direction"))
     for e in entries:
-        what = (f"[red]unusable: {e.problem}[/]" if e.problem
-                else f"{e.domain_from} → {e.domain_to}")
-        table.add_row(e.name, e.direction, what, e.architecture, e.precision,
-                      f"{e.megabytes:.1f}")
+        what = (f"[red]unusable: {literal(e.problem)}[/]" if e.problem
+                else f"{literal(e.domain_from)} → {literal(e.domain_to)}")
+        table.add_row(literal(e.name), e.direction, what, literal(e.architecture),
+                      literal(e.precision), f"{e.megabytes:.1f}")
     console.print(table)
-    console.print("searched: " + ", ".join(str(f) for f in folders), highlight=False)
+    console.print("searched: " + literal(", ".join(str(f) for f in folders)), highlight=False)
 
 
 @app.command("doctor")
@@ -564,7 +586,7 @@ def doctor(
 
     env = environment(check_torch=True, probe=probe)
     for line in env.lines():
-        typer.echo(line)
+        typer.echo(printable(line))
     if env.problems:
         raise typer.Exit(1)
 
@@ -592,7 +614,7 @@ def eval_command(
                                            "stdout.")] = False,
     sheet: Annotated[Optional[Path], typer.Option(  # noqa: UP045
         help="Write a contact sheet PNG (input | output | target).")] = None,
-    sheet_count: Annotated[int, typer.Option(help="Images on the contact sheet.")] = 8,
+    sheet_count: Annotated[int, typer.Option(min=1, help="Images on the contact sheet.")] = 8,
     per_image: Annotated[bool, typer.Option(help="Print every image's figures.")] = False,
     backend: Annotated[Optional[Literal["onnx", "torch"]], typer.Option(  # noqa: UP045
         help="Force the backend (default: by model type).")] = None,
@@ -646,7 +668,8 @@ def eval_command(
     else:
         print_report(report, Console(), per_image=per_image or len(report.images) <= 20)
     for src, reason in report.failed:
-        err_console.print(f"[red]failed:[/] {src}: {reason}", highlight=False, soft_wrap=True)
+        err_console.print(f"[red]failed:[/] {literal(src)}: {literal(reason)}", highlight=False,
+                          soft_wrap=True)
     if report.failed:
         raise typer.Exit(1)
 
@@ -671,11 +694,11 @@ def gimp_install(gimp_config_dir: GimpDir = None) -> None:
 
     report = install(gimp_config_dir)
     for line in report.actions:
-        typer.echo(line)
+        typer.echo(printable(line))
     s = report.settings
-    typer.echo(f"cgan command: {' '.join(s['cgan'])}")
-    typer.echo(f"models: {', '.join(s['models']) or 'none yet'} (folders: "
-               f"{', '.join(s['models_dirs'])})")
+    typer.echo(printable(f"cgan command: {' '.join(s['cgan'])}"))
+    typer.echo(printable(f"models: {', '.join(s['models']) or 'none yet'} (folders: "
+                         f"{', '.join(s['models_dirs'])})"))
     typer.echo("Restart GIMP, open an RGB image and use Filters > CycleGAN > Translate…")
 
 
@@ -686,11 +709,17 @@ def gimp_uninstall(gimp_config_dir: GimpDir = None) -> None:
     from cyclegan_cli.gimp_install import uninstall
 
     for line in uninstall(gimp_config_dir).actions:
-        typer.echo(line)
+        typer.echo(printable(line))
+
+
+def _terminated(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt  # SIGTERM (SLURM, Kubernetes, kill) stops cleanly, as Ctrl-C does
 
 
 def main() -> None:
     """Entry point of the ``cgan`` console script."""
+    with contextlib.suppress(ValueError):  # (not in the main thread: leave signals alone)
+        signal.signal(signal.SIGTERM, _terminated)
     try:
         app()
     except KeyboardInterrupt:  # pragma: no cover - outside any command

@@ -20,6 +20,7 @@ from cyclegan_cli.config import TrainConfig
 from cyclegan_cli.data.demo import make_demo_dataset
 from cyclegan_cli.data.images import list_images, load_rgb
 from cyclegan_cli.rundir import RunDir, load_generator
+from cyclegan_cli.text import literal
 from cyclegan_cli.training.loop import TrainResult, train
 from cyclegan_cli.training.prefetch import to_model_range
 
@@ -102,7 +103,7 @@ def run_demo(folder: str | Path, *, steps: int = 1200, device: str = "cpu", quie
     data = folder / "data"
     if not (data / "README.txt").exists():
         make_demo_dataset(data, size=DEMO_SIZE, n_train=DEMO_TRAIN_IMAGES, n_test=20, seed=0)
-        console.print(f"made the demo dataset in [bold]{data}[/] (trainA, trainB, testA, "
+        console.print(f"made the demo dataset in [bold]{literal(data)}[/] (trainA, trainB, testA, "
                       "testB_true)", highlight=False)
     cfg = demo_config(folder, steps, device, _free_name(folder / "runs", "golden_hour"))
     result = train(cfg, console=console, quiet=quiet)
@@ -113,7 +114,8 @@ def run_demo(folder: str | Path, *, steps: int = 1200, device: str = "cpu", quie
         f"(0-255): pixels {score.model_mae:.1f} (untouched {score.identity_mae:.1f}), average "
         f"colour {score.model_colour:.1f} (untouched {score.identity_colour:.1f}). Longer runs "
         "(--steps) get closer.\n"
-        f"run: [bold]{result.run_dir}[/]  samples: [bold]{RunDir(result.run_dir).samples}[/]  "
-        f"test grid (input | output | truth): [bold]{score.grid}[/]", highlight=False,
+        f"run: [bold]{literal(result.run_dir)}[/]  samples: "
+        f"[bold]{literal(RunDir(result.run_dir).samples)}[/]  "
+        f"test grid (input | output | truth): [bold]{literal(score.grid)}[/]", highlight=False,
         soft_wrap=True)
     return result, score

@@ -32,10 +32,14 @@ class TrainingDiverged(CganError):
     exit_code = 3
 
 
-class TrainingInterrupted(CganError):
-    """Ctrl-C or SIGTERM stopped training after a checkpoint was saved."""
+class Interrupted(CganError):
+    """Ctrl-C or SIGTERM stopped the work cleanly; the message says how to continue."""
 
     exit_code = 130
+
+
+class TrainingInterrupted(Interrupted):
+    """Ctrl-C or SIGTERM stopped training after a checkpoint was saved."""
 
 
 class ModelError(CganError):

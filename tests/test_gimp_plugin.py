@@ -367,3 +367,10 @@ def test_plugin_source_imports_without_gimp() -> None:
     source = io.StringIO(PLUGIN.read_text())
     assert source.readline().startswith("#!/usr/bin/env python3")
     assert not hasattr(plugin, "Gimp")  # GIMP's modules load only in _gimp_main
+
+
+def test_error_text_shows_control_characters_as_escapes() -> None:
+    assert plugin.error_text(plugin.PluginError("CycleGAN: a\x1b[2J\nb [/]")) == \
+        "CycleGAN: a\\x1b[2J\\nb [/]"
+    assert plugin.error_text(ValueError("x\ty")) == \
+        "CycleGAN: unexpected error: ValueError: x\\ty"

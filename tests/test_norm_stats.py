@@ -42,9 +42,11 @@ def test_graphs_have_one_pair_of_statistics_per_norm(generator):
     collect, apply = collect_model(model), apply_model(model)
     onnx.checker.check_model(collect)
     onnx.checker.check_model(apply)
-    assert len(collect.graph.output) == 1 + 2 * count
+    assert len(collect.graph.output) == 2 * count  # the statistics only: the rest is pruned
+    assert "output" not in {o.name for o in collect.graph.output}
+    assert not any(n.op_type == "Tanh" for n in collect.graph.node)  # (after the last norm)
     assert len(apply.graph.input) == 1 + 2 * count
-    assert not instance_norms(apply)
+    assert not instance_norms(apply) and not instance_norms(collect)
 
 
 @pytest.mark.parametrize("backend", ["onnx", "torch"])
@@ -91,14 +93,26 @@ def test_statistics_of_a_batch_pool_to_the_statistics_of_the_whole(generator):
                                rtol=1e-4, atol=1e-6)
 
 
-def test_large_images_take_statistics_from_a_downscaled_copy(generator):
-    _, path = generator
+def _collected_shapes(path, budget: int | None, monkeypatch) -> list[tuple[int, ...]]:
+    """Shapes the statistics pass sees for a 200×120 image translated in tiles."""
+    from cyclegan_cli.inference import limits
+
+    if budget is not None:
+        monkeypatch.setattr(limits, "STATS_MEMORY", budget)
     t = load_model(path, threads=1, max_pixels=64 * 64)
-    seen = []
+    seen: list[tuple[int, ...]] = []
     collect = t.norm.collect
     t.norm.collect = lambda x: seen.append(x.shape) or collect(x)
     img = (np.random.default_rng(5).random((200, 120, 3)) * 255).astype(np.uint8)
-    out = t.translate_array(img)  # 24000 px > 4096: tiled, stats from <= 4096 px
-    assert out.shape == img.shape and len(seen) == 1
-    n, c, h, w = seen[0]
-    assert h * w <= 64 * 64 * 1.1 and abs(h / w - 200 / 120) < 0.2
+    assert t.translate_array(img).shape == img.shape  # tiled (24000 px > 4096)
+    return seen
+
+
+def test_statistics_at_full_resolution_when_they_fit(generator, monkeypatch):
+    assert _collected_shapes(generator[1], None, monkeypatch) == [(1, 3, 200, 120)]
+
+
+def test_large_images_take_statistics_from_a_downscaled_copy(generator, monkeypatch):
+    (shape,) = _collected_shapes(generator[1], 0, monkeypatch)  # nothing fits the budget
+    n, c, h, w = shape
+    assert h * w <= 64 * 64 * 1.1 and abs(h / w - 200 / 120) < 0.2  # from <= max_pixels

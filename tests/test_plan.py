@@ -41,8 +41,8 @@ def test_images_videos_and_gifs_are_sorted_out(inputs) -> None:
     plan = TranslationPlan.build([inputs / "photos", inputs / "clip.mp4"], out)
     assert [(j.src.name, j.dst.relative_to(out).as_posix()) for j in plan.images] == [
         ("a.png", "a.png"), ("b.jpg", "sub/b.jpg")]
-    assert plan.videos == [Stream(inputs / "clip.mp4", out / "clip.mp4"),
-                           Stream(inputs / "photos" / "anim.gif", out / "anim.gif")]
+    assert plan.videos == [Stream(inputs / "clip.mp4", out / "clip.mp4", "video"),
+                           Stream(inputs / "photos" / "anim.gif", out / "anim.gif", "gif")]
     assert plan.sequences == [] and plan.failed == [] and plan.count == plan.total == 4
 
 
@@ -60,9 +60,9 @@ def test_frame_folders_with_to_video_or_stabilize(inputs) -> None:
     plain = TranslationPlan.build([folder], inputs / "out")
     assert names(j.src for j in plain.images) == ["f_1.png", "f_2.png"]  # just images
     movie = TranslationPlan.build([folder], inputs / "out", to_video=inputs / "f.mp4")
-    assert movie.sequences == [Stream(folder, inputs / "f.mp4")] and not movie.images
+    assert movie.sequences == [Stream(folder, inputs / "f.mp4", "frames")] and not movie.images
     steady = TranslationPlan.build([folder], inputs / "out", stabilize=True)
-    assert steady.sequences == [Stream(folder, inputs / "out" / "frames")]
+    assert steady.sequences == [Stream(folder, inputs / "out" / "frames", "frames")]
     with pytest.raises(CganError, match="exactly one folder of frames"):
         TranslationPlan.build([folder, inputs / "photos"], inputs / "out",
                               to_video=inputs / "f.mp4")

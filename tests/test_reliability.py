@@ -8,6 +8,7 @@ from __future__ import annotations
 import errno
 import os
 import random
+import shutil
 import signal
 import subprocess
 import sys
@@ -26,6 +27,7 @@ from cyclegan_cli.cli import app
 from cyclegan_cli.data.images import load_rgb, probe_image
 from cyclegan_cli.errors import ImageReadError
 from cyclegan_cli.inference import load_model
+from tests.conftest import tmpfs
 
 PROJECT = Path(__file__).resolve().parents[1]
 MODEL = PROJECT / "weights" / "golden_hour-AtoB.onnx"
@@ -240,7 +242,6 @@ def test_disk_full_for_samples_or_the_loss_log(tmp_path, tiny_data, monkeypatch,
     assert again.exit_code == 0, again.output
 
 
-@pytest.mark.skipif(os.geteuid() != 0, reason="mounting a small tmpfs needs root")
 def test_a_real_full_disk_and_a_read_only_folder(tmp_path, tiny_data) -> None:
     """A 300 KB tmpfs really fills up; then it is remounted read-only (translate, train and
     export into it each give one line)."""
@@ -249,12 +250,7 @@ def test_a_real_full_disk_and_a_read_only_folder(tmp_path, tiny_data) -> None:
                                     str(tiny_data / "trainB"), "--runs-dir",
                                     str(tmp_path / "runs"), "--name", "t", "--max-steps", "1",
                                     *TRAIN]).exit_code == 0
-    disk = tmp_path / "disk"
-    disk.mkdir()
-    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=300k", "tmpfs", str(disk)],
-                      capture_output=True).returncode != 0:
-        pytest.skip("cannot mount a tmpfs here")
-    try:
+    with tmpfs(tmp_path / "disk", "size=300k") as disk:
         _photos(tmp_path / "in", 8, side=160)  # ~77 KB each as PNG output
         run = CliRunner().invoke(app, ["translate", "-m", str(MODEL), str(tmp_path / "in"),
                                        "-o", str(disk / "out"), "--quiet"])
@@ -275,8 +271,6 @@ def test_a_real_full_disk_and_a_read_only_folder(tmp_path, tiny_data) -> None:
             result = CliRunner().invoke(app, args)
             assert result.exit_code != 0 and "read-only" in result.output, result.output
             assert result.output.startswith("error:") and "Traceback" not in result.output
-    finally:
-        subprocess.run(["umount", str(disk)], capture_output=True)
 
 
 # -- hostile and odd image files, through translate and train ---------------------------------
@@ -558,3 +552,71 @@ def test_checkpoint_of_another_architecture(tmp_path, tiny_data) -> None:
     resumed = CliRunner().invoke(app, ["train", "--resume", str(runs / "a"), "--max-steps", "2"])
     assert resumed.exit_code != 0 and "Traceback" not in resumed.output
     assert resumed.output.startswith("error:"), resumed.output
+
+
+# -- reliability, round two: training -----------------------------------------------------------
+@pytest.mark.parametrize(("content", "says"), [
+    ("[1, 2]", "not a configuration"),
+    ("null", "not a configuration"),
+    ('{"ngf": "eight"}', "--ngf must be a whole number, not 'eight'"),
+    ('{"ngf": 8.5}', "--ngf must be a whole number, not 8.5"),
+    ('{"netG": "foo"}', "--net-g must be one of resnet_9blocks"),
+])
+def test_a_config_json_of_the_wrong_shape_is_one_line(tmp_path, tiny_data, content,
+                                                      says) -> None:
+    bad = tmp_path / "config.json"
+    bad.write_text(content)
+    result = CliRunner().invoke(app, ["train", "--config", str(bad), str(tiny_data / "trainA"),
+                                      str(tiny_data / "trainB")])
+    assert result.exit_code == 1, result.output
+    lines = result.output.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error:") and says in lines[0], lines
+    assert str(bad) in lines[0] and "unexpected" not in lines[0]
+
+
+def test_a_run_folder_deleted_while_training_is_put_back(tmp_path, tiny_data) -> None:
+    """The run's folder goes while it trains: the run notices, writes config.json and
+    losses.csv again, finishes, and stays resumable."""
+    data = [str(tiny_data / "trainA"), str(tiny_data / "trainB")]
+    run = tmp_path / "runs" / "d"
+    proc = _cgan("train", *data, "--runs-dir", "runs", "--name", "d", "--max-steps", "200",
+                 *TRAIN, cwd=tmp_path)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and not (run / "checkpoints" / "latest.pt").exists():
+        time.sleep(0.05)
+    shutil.rmtree(run)
+    _, err = proc.communicate(timeout=300)
+    assert proc.returncode == 0, err
+    assert "was deleted while the run trained" in err
+    assert (run / "config.json").is_file() and (run / "losses.csv").is_file()
+    resumed = CliRunner().invoke(app, ["train", "--resume", str(run), "--max-steps", "202",
+                                       "--quiet"])
+    assert resumed.exit_code == 0, resumed.output
+
+
+def test_resume_from_the_checkpoint_alone(tmp_path, tiny_data) -> None:
+    data = [str(tiny_data / "trainA"), str(tiny_data / "trainB")]
+    first = CliRunner().invoke(app, ["train", *data, "--runs-dir", str(tmp_path), "--name", "c",
+                                     "--max-steps", "2", *TRAIN])
+    assert first.exit_code == 0, first.output
+    (tmp_path / "c" / "config.json").unlink()
+    resumed = CliRunner().invoke(app, ["train", "--resume", str(tmp_path / "c"),
+                                       "--max-steps", "4"])
+    assert resumed.exit_code == 0, resumed.output
+    assert "config.json is missing; the run's settings come from its checkpoint" in " ".join(
+        resumed.output.split())
+    assert (tmp_path / "c" / "config.json").is_file()
+
+
+def test_training_on_a_folder_whose_name_reads_as_markup(tmp_path, tiny_data) -> None:
+    """A folder "scans[" holding a bad file "!]x.png" (first in order, so the sample grid
+    meets it): the path reads "scans[/!]x.png", a Rich closing tag. The file is skipped and
+    named literally; training goes on."""
+    scans = tmp_path / "scans["
+    shutil.copytree(tiny_data / "trainA", scans)
+    (scans / "!]x.png").write_bytes(b"not an image")
+    result = CliRunner().invoke(app, ["train", str(scans), str(tiny_data / "trainB"),
+                                      "--runs-dir", str(tmp_path / "runs"), "--name", "m",
+                                      "--max-steps", "2", *TRAIN])
+    assert result.exit_code == 0, result.output
+    assert "skipping unreadable image" in result.output and "scans[/!]x.png" in result.output

@@ -8,6 +8,7 @@ from rich.console import Console
 from rich.table import Table
 
 from cyclegan_cli.evaluation.evaluate import EvalReport
+from cyclegan_cli.text import literal
 
 
 def _f(value: float | None, digits: int = 2) -> str:
@@ -24,10 +25,11 @@ def print_report(report: EvalReport, console: Console, per_image: bool = False) 
         for col in ("image", "PSNR", "SSIM", "PSNR id.", "SSIM id.", "cycle PSNR"):
             table.add_column(col, justify="left" if col == "image" else "right")
         for i in report.images:
-            table.add_row(i.name, _f(i.psnr), _f(i.ssim, 3), _f(i.identity_psnr),
+            table.add_row(literal(i.name), _f(i.psnr), _f(i.ssim, 3), _f(i.identity_psnr),
                           _f(i.identity_ssim, 3), _f(i.cycle_psnr))
         console.print(table)
-    table = Table(title=f"{report.model} ({report.direction}), {len(report.images)} image(s)")
+    table = Table(title=f"{literal(report.model)} ({report.direction}), "
+                        f"{len(report.images)} image(s)")
     for col in ("metric", "model", "identity baseline", "gain"):
         table.add_column(col, justify="left" if col == "metric" else "right")
 
@@ -52,6 +54,6 @@ def print_report(report: EvalReport, console: Console, per_image: bool = False) 
         row("KID", report.kid, report.identity_kid, 4, lower_is_better=True)
     console.print(table)
     if report.sheet:
-        console.print(f"contact sheet: [bold]{report.sheet}[/]", highlight=False)
+        console.print(f"contact sheet: [bold]{literal(report.sheet)}[/]", highlight=False)
     for note in report.notes:
-        console.print(f"[yellow]note:[/] {note}", highlight=False)
+        console.print(f"[yellow]note:[/] {literal(note)}", highlight=False)

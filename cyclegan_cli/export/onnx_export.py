@@ -30,7 +30,7 @@ import onnx
 import torch
 from torch import nn
 
-from cyclegan_cli.atomic import atomic_open
+from cyclegan_cli.atomic import atomic_open, remove_stale_temporaries
 from cyclegan_cli.errors import ExportError
 from cyclegan_cli.inference.metadata import INPUT_NAME, OUTPUT_NAME, ModelInfo
 from cyclegan_cli.inference.naming import twin_path
@@ -212,6 +212,7 @@ def export_and_verify(net: nn.Module, info: ModelInfo, path: str | os.PathLike, 
     :func:`cyclegan_cli.export.quantize.quantize_int8`; calibration defaults to photo crops of
     ``calibration_size``) and its PSNR against the fp32 file is measured (see :func:`add_int8`).
     """
+    remove_stale_temporaries([Path(path), fp16_path_for(path), twin_path(path, "int8")])
     path = export_generator(net, info, path, opset=opset)
     sizes = sizes or default_sizes(info.size_multiple)
     diff = verify_export(net, path, sizes) if verify else math.nan

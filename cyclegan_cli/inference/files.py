@@ -18,6 +18,7 @@ from PIL import Image
 from cyclegan_cli.atomic import atomic_open
 from cyclegan_cli.data.images import IMAGE_EXTENSIONS, list_images, open_image, probe_image
 from cyclegan_cli.errors import CganError, ImageReadError, describe_os_error
+from cyclegan_cli.inference.imageops import image_to_array
 
 FORMATS = {"png": ".png", "jpg": ".jpg", "jpeg": ".jpg", "webp": ".webp", "tif": ".tif",
            "tiff": ".tif", "bmp": ".bmp"}
@@ -165,26 +166,26 @@ def translate_files(translator, jobs: list[Job], *, batch_size: int = 4,
     if on_progress and summary.failed:
         on_progress(len(summary.failed))
     for batch in batches:
-        images: list[tuple[Job, Image.Image]] = []
+        images: list[tuple[Job, np.ndarray]] = []
         for job in batch:
-            try:
-                images.append((job, open_image(job.src)))
+            try:  # as an array at once: the decoded image is not kept beside it
+                images.append((job, image_to_array(open_image(job.src))))
             except ImageReadError as err:
                 summary.failed.append((job.src, err.reason))
         try:
-            sizes = {img.size for _, img in images}  # EXIF rotation can change a probed size
-            if len(images) > 1 and len(sizes) == 1 and tile is None:
-                arrays = [np.asarray(img) for _, img in images]
-                outputs = [Image.fromarray(a) for a in translator.translate_batch(arrays)]
+            shapes = {a.shape for _, a in images}  # EXIF rotation can change a probed size
+            if len(images) > 1 and len(shapes) == 1 and tile is None:
+                outputs = translator.translate_batch([a for _, a in images])
             else:
-                outputs = [translator.translate_image(img, tile=tile) for _, img in images]
+                outputs = [translator.translate_array(a, tile=tile) for _, a in images]
         except Exception as err:  # one failing batch (e.g. a runtime error) spares the rest
             reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
             summary.failed.extend((job.src, reason) for job, _ in images)
             outputs = []
         for (job, _), out in zip(images, outputs, strict=False):
             try:
-                save_image(out, job.dst)
+                save_image(Image.fromarray(out, "RGBA" if out.shape[2] == 4 else "RGB"),
+                           job.dst)
                 summary.written.append(job.dst)
             except OSError as err:  # full disk, read-only folder...: named, the rest go on
                 summary.failed.append((job.src, describe_os_error(err, job.dst)))

@@ -8,12 +8,15 @@ Torch-free. The CLI builds a :class:`TranslationPlan`, loads the model with
 
 from __future__ import annotations
 
+import contextlib
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from cyclegan_cli.atomic import ensure_writable
+from cyclegan_cli.data.images import IMAGE_EXTENSIONS
 from cyclegan_cli.errors import CganError
 from cyclegan_cli.inference.files import Job, parse_shard, plan_jobs, take_shard
 from cyclegan_cli.inference.resolve import resolve_model
@@ -22,12 +25,54 @@ from cyclegan_cli.inference.video import VideoError, is_video, video_output
 GifFrames = Literal["all", "first"]
 
 
+StreamKind = Literal["video", "gif", "frames"]
+
+
 @dataclass(frozen=True)
 class Stream:
-    """A video, an animated GIF or a folder of frames, and where its translation goes."""
+    """A video, an animated GIF or a folder of frames, and where its translation goes.
+    ``kind``: ``gif`` for GIF to GIF (frames and durations kept exactly), ``video`` for the
+    rest through ffmpeg, ``frames`` for a folder of frames (into frames or a video)."""
 
     src: Path
     dst: Path
+    kind: StreamKind = "video"
+
+    @classmethod
+    def of(cls, src: Path, dst: Path) -> Stream:
+        gif = src.suffix.lower() == dst.suffix.lower() == ".gif"
+        return cls(src, dst, "gif" if gif else "video")
+
+    def describe(self, options: Any) -> tuple[int, str]:
+        """(frames it will translate, one line about it): reads the file's header only."""
+        if self.kind == "frames":
+            from cyclegan_cli.inference.frames import frame_files
+
+            total = len(frame_files(self.src))
+            return total, f"{total} frames"
+        if self.kind == "gif":
+            from cyclegan_cli.inference.gif import gif_frames
+
+            count, durations, _ = gif_frames(self.src)
+            picked = len(range(options.start, count if options.end is None
+                               else min(options.end, count), options.every))
+            return picked, f"{count} frames, {sum(durations) / 1000:g} s"
+        from cyclegan_cli.inference.video import probe_video, selected_frames
+
+        clip = probe_video(self.src, exact=False)
+        picked = selected_frames(clip.frames, options.start, options.end, options.every)
+        return picked, f"~{clip.frames} frames {clip.width}×{clip.height} at {clip.fps:g} fps"
+
+    def translate(self, translator: Any, options: Any,
+                  on_progress: Callable[[int], None] | None = None) -> int:
+        """Translate it; returns the frames written."""
+        if self.kind == "frames":
+            from cyclegan_cli.inference.frames import translate_frames as run
+        elif self.kind == "gif":
+            from cyclegan_cli.inference.gif import translate_gif as run
+        else:
+            from cyclegan_cli.inference.video import translate_video as run
+        return run(translator, self.src, self.dst, options, on_progress=on_progress)
 
 
 @dataclass
@@ -54,6 +99,36 @@ class TranslationPlan:
         """Inputs this job translates."""
         return len(self.images) + len(self.videos) + len(self.sequences)
 
+    def outputs(self) -> list[Path]:
+        """Every file this job will write (a frame folder's frames included)."""
+        from cyclegan_cli.inference.frames import frame_files
+        from cyclegan_cli.inference.video import VIDEO_EXTENSIONS
+
+        files = [j.dst for j in self.images] + [v.dst for v in self.videos]
+        for seq in self.sequences:
+            if seq.dst.suffix.lower() in VIDEO_EXTENSIONS:
+                files.append(seq.dst)
+            else:
+                with contextlib.suppress(CganError):  # (reported when it is translated)
+                    files += [seq.dst / f.name for f in frame_files(seq.src)]
+        return files
+
+    def check_writable(self) -> None:
+        """Before any work: the folders the outputs go to can be made and written to; an
+        OSError names the folder, a file in the way is a CganError."""
+        parents = sorted({p.parent for p in self.outputs()}, key=lambda p: len(p.parts))
+        roots: list[Path] = []
+        for folder in parents:  # a folder made inside a writable one is writable too
+            if not any(folder.is_relative_to(root) for root in roots):
+                roots.append(folder)
+        for folder in roots:
+            for above in (folder, *folder.parents):
+                if above.exists():
+                    if not above.is_dir():
+                        raise CganError(f"{above} is a file, not a folder; choose another -o")
+                    break
+            ensure_writable(folder)
+
     @classmethod
     def build(cls, paths: Sequence[str | os.PathLike[str]], out: str | os.PathLike[str], *,
               fmt: str | None = None, gif_frames: GifFrames = "all",
@@ -68,10 +143,10 @@ class TranslationPlan:
         if to_video and (len(folders) != 1 or len(inputs) != 1):
             raise CganError("--to-video takes exactly one folder of frames")
         rest = [p for p in rest if p not in folders]
-        plan = cls(images=plan_jobs(rest, out_dir, fmt, allow_inside_input) if rest else [])
+        plan = cls(images=_image_jobs(rest, out_dir, fmt, allow_inside_input))
         plan._sort_gifs(gif_frames, fmt)
         plan._add_videos(direct, out_dir)
-        plan.sequences = [Stream(f, Path(to_video) if to_video else out_dir / f.name)
+        plan.sequences = [Stream(f, Path(to_video) if to_video else out_dir / f.name, "frames")
                           for f in folders]
         plan.total = plan.count
         if shard is not None:
@@ -84,7 +159,7 @@ class TranslationPlan:
         gifs = [j for j in self.images if j.src.suffix.lower() == ".gif"]
         if gif_frames == "all":
             self.images = [j for j in self.images if j not in gifs]
-            self.videos = [Stream(j.src, j.dst) for j in gifs]
+            self.videos = [Stream.of(j.src, j.dst) for j in gifs]
         elif fmt is None:
             self.images = [Job(j.src, j.dst.with_suffix(".png")) if j in gifs else j
                            for j in self.images]
@@ -96,7 +171,7 @@ class TranslationPlan:
         single = len(direct) + len(found) == 1
         for src in direct:
             try:
-                self.videos.append(Stream(src, video_output(src, out_dir, single=single)))
+                self.videos.append(Stream.of(src, video_output(src, out_dir, single=single)))
             except VideoError as exc:
                 self.failed.append((src, str(exc).removeprefix(f"{src}: ")))
         self.videos += found
@@ -107,6 +182,19 @@ class TranslationPlan:
         self.images = take_shard(self.images, lambda j: str(j.src), shard)
         self.videos = take_shard(self.videos, lambda v: str(v.src), shard)
         self.sequences = take_shard(self.sequences, lambda v: str(v.src), shard)
+
+
+def _image_jobs(inputs: list[Path], out: Path, fmt: str | None,
+                allow_inside_input: bool) -> list[Job]:
+    """The image jobs; one input image with ``-o`` naming an image file writes that file."""
+    if not inputs:
+        return []
+    single = len(inputs) == 1 and inputs[0].is_file()
+    if single and out.suffix.lower() in IMAGE_EXTENSIONS and not out.is_dir():
+        if out.resolve() == inputs[0].resolve():
+            raise CganError(f"refusing to overwrite the input {out}; choose another -o")
+        return [Job(inputs[0], out)]
+    return plan_jobs(inputs, out, fmt, allow_inside_input)
 
 
 def _streamed(path: Path, gif_frames: GifFrames) -> bool:

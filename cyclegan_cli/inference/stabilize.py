@@ -52,7 +52,7 @@ class Stabilizer:
         smoothed = [self.update(f) for f in frames]
         h, w = frames[0].shape[:2]
         if self.tile is not None or h * w > t.max_pixels:  # tiled, a frame at a time
-            return [float_to_uint8(t.translate_rgb_float(f, self.tile, stats=s))
+            return [t.translate_rgb(f, self.tile, stats=s)
                     for f, s in zip(frames, smoothed, strict=True)]
         stacked = [np.concatenate([s[k] for s in smoothed]) for k in range(len(smoothed[0]))]
         return list(float_to_uint8(t.forward(list(frames), stacked)))

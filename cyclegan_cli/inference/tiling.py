@@ -64,20 +64,27 @@ def axis_weights(starts: list[int], size: int, overlap: int) -> list[np.ndarray]
 
 
 def translate_tiled(rgb: np.ndarray, forward: TileForward, tile: int, overlap: int,
-                    batch: int = 4, align: int = 1) -> np.ndarray:
-    """Translate HxWx3 uint8 ``rgb`` tile by tile; returns HxWx3 float32 in [-1, 1].
+                    batch: int = 4, align: int = 1,
+                    crop: tuple[int, int, int, int] | None = None) -> np.ndarray:
+    """Translate HxWx3 uint8 ``rgb`` tile by tile; returns uint8, HxWx3 or the ``crop``
+    (top, left, height, width) of it.
 
     ``tile`` is the tile side (tiles are smaller only where the image is), ``overlap`` the
     minimum overlap of neighbours, ``batch`` how many tiles one ``forward`` call gets, and
     ``align`` the multiple every tile offset is rounded to (see :func:`tile_starts`).
+
+    Only one row of tiles is ever held as floats: the blended rows are rounded to uint8 as
+    soon as no later tile touches them, so the whole image exists only as uint8 (its input
+    and its output), never as a float array.
     """
     h, w = rgb.shape[:2]
+    top, left, out_h, out_w = crop or (0, 0, h, w)
     th, tw = min(tile, h), min(tile, w)
     overlap = max(0, min(overlap, tile // 2))
     ys, xs = tile_starts(h, tile, overlap, align), tile_starts(w, tile, overlap, align)
     wy, wx = axis_weights(ys, th, overlap), axis_weights(xs, tw, overlap)
-    out = np.empty((h, w, 3), dtype=np.float32)
-    lo = 0  # first row not yet written to ``out``; ``acc`` starts there
+    out = np.empty((out_h, out_w, 3), dtype=np.uint8)
+    lo = 0  # first row not yet written; ``acc`` starts there
     acc = np.zeros((0, w, 3), dtype=np.float32)
     wsum = np.zeros((0, w), dtype=np.float32)
     for row, y0 in enumerate(ys):
@@ -94,6 +101,18 @@ def translate_tiled(rgb: np.ndarray, forward: TileForward, tile: int, overlap: i
                 wsum[y0 - lo:y0 - lo + th, x0:x0 + tw] += weight
         done = ys[row + 1] if row + 1 < len(ys) else h
         n = done - lo
-        out[lo:done] = acc[:n] / wsum[:n, :, None]
+        a, b = max(lo, top), min(done, top + out_h)  # the finished rows inside the crop
+        if a < b:
+            rows = acc[a - lo:b - lo, left:left + out_w] / wsum[a - lo:b - lo, left:left + out_w,
+                                                                None]
+            out[a - top:b - top] = _to_uint8(rows)
         acc, wsum, lo = acc[n:], wsum[n:], done
     return out
+
+
+def _to_uint8(x: np.ndarray) -> np.ndarray:
+    """[-1, 1] -> uint8, as :func:`~cyclegan_cli.inference.imageops.float_to_uint8`."""
+    np.clip(x, -1.0, 1.0, out=x)
+    x += 1.0
+    x *= 127.5
+    return np.rint(x, out=x).astype(np.uint8)

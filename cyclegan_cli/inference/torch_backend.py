@@ -39,6 +39,7 @@ class TorchNormStats:
         self.norms = [m for m in net.modules()
                       if isinstance(m, self.torch.nn.InstanceNorm2d)]
         self.count = len(self.norms)
+        self.channels = self.norms[0].num_features if self.norms else 0
 
     def _run(self, batch: np.ndarray, hook: Any) -> Any:
         handles = [m.register_forward_hook(hook(i)) for i, m in enumerate(self.norms)]

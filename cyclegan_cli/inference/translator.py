@@ -25,7 +25,14 @@ from cyclegan_cli.inference.imageops import (
     split_channels,
     to_model,
 )
-from cyclegan_cli.inference.limits import MAX_PIXELS, OVERLAP, TILE, TILE_BATCH, check_tile
+from cyclegan_cli.inference.limits import (
+    MAX_PIXELS,
+    OVERLAP,
+    TILE,
+    TILE_BATCH,
+    check_tile,
+    stats_pixels,
+)
 from cyclegan_cli.inference.metadata import DIRECTIONS, OUTPUT_NAME, ModelInfo
 from cyclegan_cli.inference.norm_stats import NormStats, OnnxNormStats, Stats
 from cyclegan_cli.inference.tiling import translate_tiled
@@ -100,13 +107,14 @@ class Translator:
         side = max(self.min_side, check_tile(tile) or self.tile_size)
         return -(-side // m) * m
 
-    def translate_rgb_float(self, rgb: np.ndarray, tile: int | None = None,
-                            stats: Stats | None = None) -> np.ndarray:
-        """HxWx3 uint8 -> HxWx3 float32 in [-1, 1], tiled when ``tile`` is given or the image
-        has more than ``max_pixels`` pixels; normalised with ``stats`` when given."""
+    def translate_rgb(self, rgb: np.ndarray, tile: int | None = None,
+                      stats: Stats | None = None) -> np.ndarray:
+        """HxWx3 uint8 -> HxWx3 uint8, tiled when ``tile`` is given or the image has more
+        than ``max_pixels`` pixels; normalised with ``stats`` when given. A tiled image is
+        never held as floats as a whole (see :func:`translate_tiled`)."""
         h, w = rgb.shape[:2]
         if tile is None and h * w <= self.max_pixels:
-            return self.forward([rgb], stats)[0]
+            return float_to_uint8(self.forward([rgb], stats)[0])
         side = self.tile_for(tile)
         m = self.info.size_multiple
         # Pad as the untiled path does, so tiles sit on the whole image's pixel grid.
@@ -116,17 +124,18 @@ class Translator:
             stats = self.image_stats(padded)
         if stats is not None:
             forward = functools.partial(self.forward, stats=stats)
-        out = translate_tiled(padded, forward, side, min(self.overlap, side // 2),
-                              self.tile_batch, align=m)
-        return out[top:top + h, left:left + w]
+        return translate_tiled(padded, forward, side, min(self.overlap, side // 2),
+                               self.tile_batch, align=m, crop=(top, left, h, w))
 
     def image_stats(self, rgb: np.ndarray) -> Stats | None:
-        """Instance-norm statistics of the whole image (downscaled to ``max_pixels``), or None
-        when the backend offers none or the model has no instance norm."""
+        """Instance-norm statistics of the whole image, or None when the backend offers none
+        or the model has no instance norm. They are exact (taken at full resolution) when
+        that pass fits its memory budget (:func:`~cyclegan_cli.inference.limits.stats_pixels`);
+        otherwise they come from a copy downscaled to ``max_pixels`` (a bounded pass)."""
         if self.norm is None or getattr(self.norm, "count", 1) == 0:
             return None
         h, w = rgb.shape[:2]
-        if h * w > self.max_pixels:
+        if h * w > stats_pixels(getattr(self.norm, "channels", 64), self.max_pixels):
             scale = (self.max_pixels / (h * w)) ** 0.5
             size = (max(self.min_side, int(w * scale)), max(self.min_side, int(h * scale)))
             rgb = np.asarray(Image.fromarray(rgb).resize(size, Image.Resampling.BOX))
@@ -140,7 +149,7 @@ class Translator:
         Returns HxWx3 uint8, or HxWx4 when the input had alpha (kept unchanged).
         """
         rgb, alpha = split_channels(arr)
-        return join_channels(float_to_uint8(self.translate_rgb_float(rgb, tile)), alpha)
+        return join_channels(self.translate_rgb(rgb, tile), alpha)
 
     def translate_image(self, img: Image.Image, tile: int | None = None) -> Image.Image:
         """Translate a PIL image: RGB out, or RGBA where the input had transparency."""
@@ -154,20 +163,20 @@ class Translator:
         Results equal ``translate_array`` of each. Images that need tiling go one at a time.
         """
         split = [split_channels(a) for a in arrays]
-        floats: list[np.ndarray | None] = [None] * len(split)
+        outs: list[np.ndarray | None] = [None] * len(split)
         groups: dict[tuple[int, int], list[int]] = {}
         for i, (rgb, _) in enumerate(split):
             h, w = rgb.shape[:2]
             if tile is not None or h * w > self.max_pixels:
-                floats[i] = self.translate_rgb_float(rgb, tile)
+                outs[i] = self.translate_rgb(rgb, tile)
             else:
                 groups.setdefault((h, w), []).append(i)
         for indices in groups.values():
-            outs = self.forward([split[i][0] for i in indices])
-            for i, out in zip(indices, outs, strict=True):
-                floats[i] = out
-        return [join_channels(float_to_uint8(f), a)
-                for f, (_, a) in zip(floats, split, strict=True)]  # type: ignore[arg-type]
+            batch = float_to_uint8(self.forward([split[i][0] for i in indices]))
+            for i, out in zip(indices, batch, strict=True):
+                outs[i] = out
+        return [join_channels(o, a)
+                for o, (_, a) in zip(outs, split, strict=True)]  # type: ignore[arg-type]
 
 
 def onnx_backend(session: Any) -> Backend:
@@ -236,8 +245,10 @@ def load_model(path: str | os.PathLike[str], *, backend: str = "onnx",
             return t
         check_direction(info, direction, source)
         norm = OnnxNormStats(path, providers=chosen, threads=threads, cpu_rewrite=cpu_rewrite)
+        device = active_provider(session)
+        options.setdefault("tile_batch", 1 if device == "CPU" else TILE_BATCH)
         t = Translator(onnx_backend(session), info, backend="onnx", source=source, norm=norm,
-                       device=active_provider(session), **options)
+                       device=device, **options)
         t.notes += notes
         return t
     if backend == "torch":

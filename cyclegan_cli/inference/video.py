@@ -10,13 +10,17 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
+import subprocess
 import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
+from fractions import Fraction
 from pathlib import Path
 
 import numpy as np
 
+from cyclegan_cli.atomic import new_file_mode, new_temporary
 from cyclegan_cli.errors import CganError
 from cyclegan_cli.inference.limits import check_tile
 from cyclegan_cli.inference.stabilize import frame_translator
@@ -170,8 +174,8 @@ def selected_frames(total: int, start: int = 0, end: int | None = None, every: i
     return len(range(start, total if end is None else min(end, total), max(1, every)))
 
 
-def _batches(raw: Iterator[bytes], width: int, height: int, size: int, start: int, end: int | None,
-             every: int) -> Iterator[list[np.ndarray]]:
+def _batches(raw: Iterable[bytes], width: int, height: int, size: int, start: int,
+             end: int | None, every: int) -> Iterator[list[np.ndarray]]:
     batch: list[np.ndarray] = []
     for index, buf in enumerate(raw):
         if end is not None and index >= end:
@@ -211,23 +215,66 @@ def translate_video(translator, src: str | os.PathLike[str], dst: str | os.PathL
     _check_container(dst)
     translate = frame_translator(translator, o.stabilize, o.tile)
     meta, raw = _frames(src)
+    counted = _Counted(raw)
     with contextlib.closing(raw):
         info = _info(src, meta, _header_frames(meta))
         copy_audio = o.audio and o.whole and info.audio_codec is not None
 
         def translated() -> Iterator[list[np.ndarray]]:
-            for batch in _batches(raw, info.width, info.height, o.batch_size, o.start, o.end,
-                                  o.every):
+            for batch in _batches(counted, info.width, info.height, o.batch_size, o.start,
+                                  o.end, o.every):
                 yield translate(batch)
                 if on_progress is not None:
                     on_progress(len(batch))
 
+        def complete() -> None:  # before the output takes its name
+            expected = info.frames if o.end is None else min(o.end, info.frames)
+            check_complete(src, counted.count, expected, stopped_early=o.end is not None
+                           and counted.count >= o.end)
+
         written = write_video(translated(), dst, (info.width, info.height),
                               o.fps or info.fps / o.every, codec=o.codec, quality=o.quality,
-                              audio_from=src if copy_audio else None)
+                              audio_from=src if copy_audio else None, verify=complete)
     if written == 0:
         raise VideoError(f"{src}: no frames in the chosen range")
     return written
+
+
+class _Counted:
+    """An iterator of raw frames that counts what it hands out."""
+
+    def __init__(self, raw: Iterator[bytes]) -> None:
+        self.raw, self.count = raw, 0
+
+    def __iter__(self) -> Iterator[bytes]:
+        for buf in self.raw:
+            self.count += 1
+            yield buf
+
+
+SHORT_READ = 0.02  # frames may be missing against the header's estimate before it is a doubt
+
+
+def check_complete(src: Path, decoded: int, announced: int, stopped_early: bool = False) -> None:
+    """VideoError when fewer frames decoded than the container announced and ffmpeg finds
+    the file damaged (a truncated clip); a short count with a sound file (the header's
+    duration counts an audio track that runs longer) passes."""
+    if stopped_early or decoded >= announced - max(2, SHORT_READ * announced):
+        return
+    problems = _decode_errors(src)
+    if problems:
+        raise VideoError(f"{src}: the clip is truncated or damaged: {decoded} of about "
+                         f"{announced} frames could be decoded ({problems})")
+
+
+def _decode_errors(path: Path) -> str:
+    """ffmpeg's first error while decoding the video stream ('' when it decodes cleanly)."""
+    exe = _ffmpeg().get_ffmpeg_exe()  # type: ignore[attr-defined]
+    run = subprocess.run([exe, "-v", "error", "-i", str(path), "-map", "0:v:0", "-f", "null",
+                          "-"], capture_output=True, text=True, errors="replace", timeout=3600,
+                         check=False)
+    lines = [line.strip() for line in run.stderr.splitlines() if line.strip()]
+    return lines[0][:160] if lines else ""
 
 
 def _check_container(dst: Path) -> None:
@@ -236,44 +283,120 @@ def _check_container(dst: Path) -> None:
                          f"use one of {', '.join(VIDEO_EXTENSIONS)}")
 
 
+_MUXERS = {".mp4": "mp4", ".m4v": "ipod", ".mov": "mov", ".mkv": "matroska", ".webm": "webm",
+           ".avi": "avi", ".gif": "gif"}
+
+
+def _quality_params(codec: str, quality: float | None) -> list[str]:
+    """Encoder options for ``quality`` on 0 (smallest file) .. 10 (best), per codec family."""
+    if quality is None or codec == "gif":
+        return []
+    worst = 1 - quality / 10.0
+    if codec in ("libx264", "libx264rgb", "libx265"):
+        return ["-crf", str(round(worst * 51))]
+    if codec in ("libvpx-vp9", "libvpx"):
+        return ["-crf", str(round(worst * 63)), "-b:v", "0"]
+    return ["-qscale:v", str(round(worst * 30) + 1)]
+
+
+_FFMPEG_PREFIX = re.compile(r"^\[[^\]]* @ 0x[0-9a-f]+\]\s*")  # "[vost#0:0 @ 0x55..] "
+
+
+class _Encoder:
+    """ffmpeg encoding raw RGB frames from a pipe into ``tmp``; every failure (a bad codec,
+    a full disk, a crash) is a VideoError naming ``dst`` and ffmpeg's reason."""
+
+    def __init__(self, cmd: list[str], dst: Path) -> None:
+        self.dst = dst
+        self.log = tempfile.TemporaryFile()  # noqa: SIM115 (closed by close(); a pipe could block)
+        # in a group of its own: Ctrl-C and SIGTERM are ours to handle (we stop it)
+        group = ({"creationflags": getattr(subprocess, "CREATE_NEW_PROCESS_GROUP", 0)}
+                 if os.name == "nt" else {"start_new_session": True})
+        self.proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
+                                     stderr=self.log, **group)
+
+    def reason(self) -> str:
+        self.log.seek(0)
+        text = self.log.read().decode("utf-8", "replace")
+        lines = [_FFMPEG_PREFIX.sub("", line).strip() for line in text.splitlines()]
+        lines = [line for line in lines if line]
+        return lines[0][:200] if lines else f"ffmpeg exit status {self.proc.returncode}"
+
+    def fail(self) -> VideoError:
+        return VideoError(f"{self.dst}: the video could not be written ({self.reason()})")
+
+    def send(self, frame: np.ndarray) -> None:
+        try:
+            self.proc.stdin.write(np.ascontiguousarray(frame).tobytes())  # type: ignore[union-attr]
+        except (BrokenPipeError, OSError):
+            self.proc.wait()
+            raise self.fail() from None
+
+    def finish(self) -> None:
+        with contextlib.suppress(BrokenPipeError, OSError):
+            self.proc.stdin.close()  # type: ignore[union-attr]
+        if self.proc.wait() != 0:
+            raise self.fail()
+
+    def kill(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+
+    def close(self) -> None:
+        self.kill()
+        self.log.close()
+
+
 def write_video(batches: Iterator[list[np.ndarray]], dst: Path, size: tuple[int, int],
                 fps: float, *, codec: str | None = None, quality: float | None = 7.0,
-                audio_from: Path | None = None) -> int:
+                audio_from: Path | None = None, verify: Callable[[], None] | None = None
+                ) -> int:
     """Encode batches of HxWx3 uint8 frames (``size`` = (width, height)) into ``dst``
-    atomically: written under a temporary name and renamed once complete, removed on any
-    error or interruption. ``audio_from``: a file whose audio track is copied in (not into
-    a GIF, which has none)."""
+    atomically: written under a hidden temporary name (the same naming as every other
+    output, see :mod:`cyclegan_cli.atomic`) and renamed once ffmpeg has finished without an
+    error; removed on any error or interruption, when ``dst`` (if it existed) is left as it
+    was. ``audio_from``: a file whose audio track is copied in (not into a GIF, which has
+    none). ``quality``: 0 (smallest) to 10 (best). ``verify`` runs once every frame is
+    encoded, before the rename: its error leaves no output."""
     _check_container(dst)
     suffix = dst.suffix.lower()
     width, height = size
+    codec = codec or _CODECS[suffix]
     dst.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{dst.stem}.", suffix=dst.suffix, dir=dst.parent)
-    os.close(fd)
-    tmp = Path(tmp_name)
+    tmp = new_temporary(dst)
+    audio = audio_from is not None and suffix in _AUDIO
+    pix_fmt = ("rgb8" if suffix == ".gif" else "yuv420p"
+               if width % 2 == 0 and height % 2 == 0 else "yuv444p")
+    cmd = [str(_ffmpeg().get_ffmpeg_exe()), "-y", "-v", "error",  # type: ignore[attr-defined]
+           "-f", "rawvideo", "-pix_fmt", "rgb24", "-s", f"{width}x{height}",
+           "-r", str(Fraction(fps).limit_denominator()), "-i", "-",
+           *(["-i", str(audio_from), "-map", "0:v:0", "-map", "1:a:0", "-acodec",
+              _AUDIO[suffix]] if audio else ["-an"]),
+           "-vcodec", codec, "-pix_fmt", pix_fmt, *_quality_params(codec, quality),
+           "-f", _MUXERS[suffix], str(tmp)]
     written = 0
+    encoder = _Encoder(cmd, dst)
     try:
-        writer = _ffmpeg().write_frames(  # type: ignore[attr-defined]
-            str(tmp), (width, height), fps=fps, codec=codec or _CODECS[suffix],
-            quality=None if suffix == ".gif" else quality, macro_block_size=1,
-            pix_fmt_out=("rgb8" if suffix == ".gif" else "yuv420p"
-                         if width % 2 == 0 and height % 2 == 0 else "yuv444p"),
-            output_params=["-y"], ffmpeg_log_level="error",
-            audio_path=str(audio_from) if audio_from and suffix in _AUDIO else None,
-            audio_codec=_AUDIO.get(suffix) if audio_from else None)
-        writer.send(None)
-        try:
-            for batch in batches:
-                for frame in batch:
-                    writer.send(np.ascontiguousarray(frame))
-                written += len(batch)
-        finally:
-            writer.close()
+        for batch in batches:
+            for frame in batch:
+                encoder.send(frame)
+            written += len(batch)
+        encoder.finish()
+        if verify is not None:
+            verify()
         if written:
+            if tmp.stat().st_size == 0:
+                raise VideoError(f"{dst}: the video could not be written (ffmpeg wrote nothing)")
+            tmp.chmod(new_file_mode())
             os.replace(tmp, dst)
     except BaseException:
+        encoder.kill()
         with contextlib.suppress(FileNotFoundError):
             tmp.unlink()
         raise
+    finally:
+        encoder.close()
     with contextlib.suppress(FileNotFoundError):
         tmp.unlink()  # nothing was written
     return written

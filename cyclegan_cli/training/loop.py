@@ -22,10 +22,9 @@ from typing import Any
 
 import torch
 from rich.console import Console
-from rich.markup import escape
 
 from cyclegan_cli import __version__
-from cyclegan_cli.config import TrainConfig
+from cyclegan_cli.config import TrainConfig, check_types
 from cyclegan_cli.data.dataset import Loader, UnalignedDataset, make_loader, resolve_domains
 from cyclegan_cli.data.images import list_images, probe_image
 from cyclegan_cli.data.transforms import Preprocessor
@@ -40,6 +39,7 @@ from cyclegan_cli.errors import (
 )
 from cyclegan_cli.models import generator_size_multiple
 from cyclegan_cli.rundir import LossLog, RunDir, load_checkpoint, save_checkpoint
+from cyclegan_cli.text import literal
 from cyclegan_cli.training.device import resolve_device, resolve_precision
 from cyclegan_cli.training.display import ProgressDisplay
 from cyclegan_cli.training.distributed import (
@@ -105,20 +105,29 @@ def prepare_new_run(cfg: TrainConfig) -> TrainConfig:
     return cfg
 
 
-def load_run(path: str | Path, overrides: dict[str, Any] | None = None
-             ) -> tuple[TrainConfig, dict[str, Any]]:
+def load_run(path: str | Path, overrides: dict[str, Any] | None = None,
+             on_note: Any = None) -> tuple[TrainConfig, dict[str, Any]]:
     """The saved config (with the options that may change applied) and latest checkpoint of
-    a run."""
+    a run. Every checkpoint holds the config too: a run whose ``config.json`` is gone is
+    resumed from its checkpoint alone (``on_note`` hears about it)."""
     run = RunDir(path)
-    if not run.is_run():
-        raise CheckpointError(f"{run.path} is not a run directory (no {run.config.name})")
-    cfg = TrainConfig.load(run.config)
+    if not run.is_run() and not run.latest.is_file():
+        raise CheckpointError(f"{run.path} is not a run directory (no {run.config.name} and "
+                              f"no {run.latest.relative_to(run.path)})")
     if not run.latest.is_file():
         raise CheckpointError(f"{run.path} has no checkpoint to resume from yet ({run.latest})")
+    state = load_checkpoint(run.latest)
+    if run.is_run():
+        cfg = TrainConfig.load(run.config)
+    else:
+        cfg = check_types(TrainConfig.from_dict(state["config"]))
+        if on_note is not None:
+            on_note(f"{run.config} is missing; the run's settings come from its checkpoint "
+                    "(and the file is written again)")
     cfg = cfg.resumed_with(overrides or {})
     # the run keeps its name and folder even if it was moved or renamed
     cfg.runs_dir, cfg.name = str(run.path.parent), run.path.name
-    return cfg, load_checkpoint(run.latest)
+    return cfg, state
 
 
 # -- one session of a run ---------------------------------------------------------------------
@@ -197,7 +206,7 @@ class TrainingSession:
         trainer = Trainer(self.cfg, self.device, self.precision, dist=self.dist)
         console = self.console  # (not self: no reference cycle keeps the session alive)
         trainer.on_warning = lambda text: console.print(
-            f"[yellow]warning:[/] {escape(text)}", highlight=False, soft_wrap=True)
+            f"[yellow]warning:[/] {literal(text)}", highlight=False, soft_wrap=True)
         return trainer
 
     def _restore(self, state: dict[str, Any]) -> None:
@@ -256,7 +265,7 @@ class TrainingSession:
             if entry not in self.bad_files:
                 self.bad_files.append(entry)
                 self.console.print(f"[yellow]warning:[/] skipping unreadable image "
-                                   f"{escape(entry)}", highlight=False)
+                                   f"{literal(entry)}", highlight=False)
 
     def _sample_inputs(self, dataset: UnalignedDataset) -> list[tuple[torch.Tensor, ...]]:
         """Fixed images (centred, unflipped) whose translations form the sample grids."""
@@ -296,9 +305,28 @@ class TrainingSession:
                 f"{what} became NaN or infinite by step {t.global_step} (epoch {t.epoch + 1}); "
                 f"{kept}. Try a lower --lr, --precision fp32 or another --gan-mode")
 
+    def _ensure_run_files(self) -> None:
+        """Put back the run's ``config.json`` and ``losses.csv`` when they were deleted while
+        the run trained (the folder with them, say), and say so: the run stays resumable."""
+        if not self.is_main:
+            return
+        if not self.run.config.is_file():
+            self.run.create(self.cfg.to_json())
+            self.console.print(f"[yellow]warning:[/] {literal(self.run.config)} was deleted "
+                               "while the run trained; written again", highlight=False,
+                               soft_wrap=True)
+        if self.log is not None and not self.run.losses.is_file():
+            self.log.close()
+            self.log = LossLog(self.run.losses, self.trainer.loss_names)
+            self.console.print(f"[yellow]warning:[/] {literal(self.run.losses)} was deleted "
+                               "while the run trained; the rows from before step "
+                               f"{self.trainer.global_step} are gone", highlight=False,
+                               soft_wrap=True)
+
     def save(self, numbered_epoch: int | None = None) -> None:
         """Save ``latest`` (and a numbered copy) — only if every loss so far was finite."""
         self._check_finite()
+        self._ensure_run_files()
         t = self.trainer
         bad, ranks = self.bad_files, None
         if self.dist is not None:  # every rank's own state, random state and weights digest
@@ -373,7 +401,7 @@ class TrainingSession:
 
     def _header(self) -> str:
         t, cfg = self.trainer, self.cfg
-        return (f"run [bold]{escape(str(self.run.path))}[/]: {cfg.model}, "
+        return (f"run [bold]{literal(self.run.path)}[/]: {cfg.model}, "
                 f"{len(self.loader.dataset.files[0])} A / {len(self.loader.dataset.files[1])} "
                 f"B images, {self.loader.steps_per_epoch} steps per epoch, {self.device} "
                 f"{self.precision} ({t.speed.describe()}), seed {cfg.seed}"
@@ -450,6 +478,7 @@ class TrainingSession:
         rate = steps * self.cfg.batch_size / max(now - start, 1e-9)
         self._interval = (now, 0)
         self.last_losses = losses
+        self._ensure_run_files()
         if self.log is not None:
             world = self.dist.world if self.dist else 1
             self.log.write({"step": t.global_step, "epoch": t.epoch + 1, "lr": t.lr,
@@ -482,7 +511,8 @@ def train(cfg: TrainConfig | None = None, *, resume: str | Path | None = None,
     """Train a new run from ``cfg``, or continue the run at ``resume`` (with ``overrides``)."""
     console = console or Console(stderr=True)
     if resume is not None:
-        cfg, state = load_run(resume, overrides)
+        cfg, state = load_run(resume, overrides, on_note=lambda text: console.print(
+            f"[yellow]note:[/] {literal(text)}", highlight=False, soft_wrap=True))
     else:
         if cfg is None:
             raise CganError("nothing to train: give a config or a run to resume")

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import struct
 import subprocess
 import sys
@@ -45,6 +46,17 @@ class PluginError(Exception):
 
 class EngineUnavailable(PluginError):
     """This engine cannot run here (the message says why); ``auto`` tries the next one."""
+
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+
+
+def error_text(exc: BaseException) -> str:
+    """The one line GIMP shows for a failure, with control characters from file or model
+    names shown as escapes (as cyclegan_cli.text does for the command line)."""
+    text = str(exc) if isinstance(exc, PluginError) else \
+        f"CycleGAN: unexpected error: {type(exc).__name__}: {exc}"
+    return _CONTROL.sub(lambda m: m.group().encode("unicode_escape").decode("ascii"), text)
 
 
 # -- settings ----------------------------------------------------------------------------------
@@ -468,9 +480,8 @@ def _gimp_main() -> None:  # pragma: no cover - runs inside GIMP (tests/test_gim
                              engine=config.get_property("engine"),
                              settings=load_settings(), read_png=read_png, progress=Progress)
             except Exception as exc:  # a PluginError says what to do; anything else is a bug
-                text = str(exc) if isinstance(exc, PluginError) else \
-                    f"CycleGAN: unexpected error: {type(exc).__name__}: {exc}"
-                error = GLib.Error.new_literal(GLib.quark_from_string("cyclegan"), text, 0)
+                error = GLib.Error.new_literal(GLib.quark_from_string("cyclegan"),
+                                               error_text(exc), 0)
                 return procedure.new_return_values(Gimp.PDBStatusType.EXECUTION_ERROR, error)
             finally:
                 Gimp.progress_end()
