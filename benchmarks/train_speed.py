@@ -11,14 +11,20 @@ Modes (``--modes``, measured in interleaved rounds, median reported):
   Adam, fused calls and torch.compile on CUDA);
 - ``+bf16``, ``+channels_last``, ``+fused_adam``, ``+fuse_calls``, ``+compile``,
   ``+cudagraphs``: the levers added one at a time on top of ``plain`` (cumulative, in that
-  order), for the notes table in docs/benchmarks.md.
+  order), for the notes table in docs/benchmarks.md;
+- ``default/FIELD=VALUE[/...]``: the default with some of its SpeedPlan fields changed, e.g.
+  ``default/channels_last=off`` or ``default/compile=reduce-overhead``.
 
 Reported per mode and batch: images/s (per domain), speed-up over ``plain``, peak device memory,
 and model-FLOP utilisation: FLOPs of one step (torch.utils.flop_counter, per image) × images/s
 over the device's bf16 dense peak (``--peak-tflops`` for devices not in the table).
 ``--max-batch`` finds the largest batch that fits for each ``--max-batch-sizes`` side;
-``--video`` measures 1920×1080 frames/s through the inference path (ONNX Runtime's CUDA
-provider when it is there, else the torch backend in bf16).
+``--video`` measures 1920×1080 frames/s through the inference core's Translator (uint8 frames
+in and out): ONNX Runtime's CUDA provider when it is there, and the torch backend as
+``cgan translate`` runs it (fp32 eager), in bf16 with channels-last, and bf16 compiled, plus
+the compiled network alone on device tensors (the ceiling without host-side work). With
+``--json`` the results file is rewritten after each part, so a run that is stopped keeps what
+it measured.
 
     python benchmarks/train_speed.py                                  # 256², ResNet-9, b 1/4/16
     python benchmarks/train_speed.py --modes levers    # plain, then each lever added in turn
@@ -70,6 +76,17 @@ def modes_for(names: list[str], cfg: TrainConfig, device: torch.device) -> list[
         elif name == "default":
             out.append(Mode(name, resolve_precision("auto", device), resolve_speed(cfg, device),
                             device.type == "cuda"))
+        elif name.startswith("default/"):
+            plan = resolve_speed(cfg, device)
+            for change in name.split("/")[1:]:
+                field, _, value = change.partition("=")
+                if field not in {f.name for f in dataclasses.fields(SpeedPlan)}:
+                    sys.exit(f"unknown SpeedPlan field {field!r} in mode {name!r}")
+                current = getattr(plan, field)
+                plan = dataclasses.replace(plan, **{field: value in ("on", "true", "1")
+                                                    if isinstance(current, bool) else value})
+            out.append(Mode(name, resolve_precision("auto", device), plan,
+                            device.type == "cuda"))
         elif name in LEVERS:
             upto = LEVERS[:LEVERS.index(name) + 1]
             plan = SpeedPlan(compile="reduce-overhead" if "+cudagraphs" in upto else
@@ -79,7 +96,8 @@ def modes_for(names: list[str], cfg: TrainConfig, device: torch.device) -> list[
             precision = resolve_precision("bf16", device) if device.type != "mps" else "fp32"
             out.append(Mode(name, precision, plan, device.type == "cuda"))
         else:
-            sys.exit(f"unknown mode {name!r}; use plain, default or {', '.join(LEVERS)}")
+            sys.exit(f"unknown mode {name!r}; use plain, default, default/FIELD=VALUE or "
+                     f"{', '.join(LEVERS)}")
     return out
 
 
@@ -148,78 +166,138 @@ def time_modes(cfg: TrainConfig, modes: list[Mode], batch: int, size: int, steps
 
 
 def largest_batch(cfg: TrainConfig, mode: Mode, size: int, device: torch.device,
-                  limit: int = 1024) -> int:
-    """The largest batch whose training step runs at ``size``² (doubling, then bisection)."""
-    def fits(batch: int) -> bool:
+                  tolerance: float = 0.03) -> dict[str, Any]:
+    """The largest batch whose training step runs at ``size``², within ``tolerance``.
+
+    Peak memory is linear in the batch: two small batches give the line, the line gives a
+    guess, and a bracket around the guess is bisected (a few tries near the limit, instead of
+    doubling from 1, each try as long as the largest step)."""
+    def peak(batch: int) -> int | None:
+        """Peak bytes of the first step at ``batch`` (None: out of memory)."""
+        t = None
         try:
+            torch.cuda.empty_cache()
+            torch.cuda.reset_peak_memory_stats(device)
             t = make_trainer(cfg, mode, device)
             a, b = inputs(batch, size, device)
-            for _ in range(2):
-                t.train_step(a, b)
+            t.train_step(a, b)
             sync(device)
-            return True
+            return torch.cuda.max_memory_allocated(device)
         except torch.cuda.OutOfMemoryError:
-            return False
+            return None
         finally:
+            del t
             torch.cuda.empty_cache()
 
-    lo, hi = 0, 1
-    while hi <= limit and fits(hi):
-        lo, hi = hi, hi * 2
-    while hi - lo > 1:
+    small = peak(2), peak(4)
+    if None in small:
+        return {"largest": 1 if peak(1) else 0, "tries": 3}
+    per_image = (small[1] - small[0]) / 2
+    fixed = small[0] - 2 * per_image
+    free, _ = torch.cuda.mem_get_info(device)
+    guess = max(4, int((free - fixed) / per_image))
+    tries = 2
+    lo, hi = int(guess * 0.95), int(guess * 1.05) + 1  # lo fits and hi does not, once checked
+    while peak(lo) is None:  # the guess was high: step the bracket down by tenths
+        lo, hi, tries = int(lo / 1.1), lo, tries + 1
+    tries += 1
+    while peak(hi) is not None:  # or low: step it up
+        lo, hi, tries = hi, int(hi * 1.1) + 1, tries + 1
+    tries += 1
+    while hi - lo > max(1, int(lo * tolerance)):
         mid = (lo + hi) // 2
-        lo, hi = (mid, hi) if fits(mid) else (lo, mid)
-    return lo
+        tries += 1
+        lo, hi = (mid, hi) if peak(mid) is not None else (lo, mid)
+    return {"largest": lo, "does_not_fit": hi, "guess_from_two_batches": guess, "tries": tries,
+            "gib_per_image": per_image / 2**30}
 
 
 def video_fps(cfg: TrainConfig, device: torch.device, width: int, height: int,
-              frames: int, batch: int) -> dict[str, Any]:
-    """Frames/s of ``width``×``height`` frames through the inference core (a ResNet-9 of the
-    config's size with its initial weights: speed does not depend on the weights)."""
+              frames: int, batch: int, compile_mode: str = "default",
+              all_ways: bool = False) -> dict[str, Any]:
+    """Frames/s of ``width``×``height`` uint8 frames through the inference core's Translator
+    for each way of running the generator here (a ResNet of the config's size with its
+    initial weights: speed does not depend on the weights), and how far the bf16 ways land
+    from fp32 in 8-bit levels."""
     import onnxruntime as ort
 
     from cyclegan_cli.export.onnx_export import export_generator
-    from cyclegan_cli.inference import load_model
+    from cyclegan_cli.inference import Translator, load_model
     from cyclegan_cli.inference.metadata import ModelInfo
     from cyclegan_cli.models import build_generator, generator_size_multiple
+    from cyclegan_cli.rundir import torch_runner
 
+    torch.manual_seed(0)
     net = build_generator(cfg.netG, ngf=cfg.ngf).eval()
     info = ModelInfo("AtoB", "A", "B", cfg.netG, generator_size_multiple(cfg.netG))
     rng = np.random.default_rng(0)
     clip = [rng.integers(0, 256, (height, width, 3), dtype=np.uint8) for _ in range(batch)]
+    ways: dict[str, Any] = {}
     if device.type == "cuda" and "CUDAExecutionProvider" in ort.get_available_providers():
         with tempfile.TemporaryDirectory() as tmp:
             path = Path(tmp) / "g.onnx"
             export_generator(net, info, path)
-            t = load_model(path, providers=["CUDAExecutionProvider"], max_pixels=10**9)
-            how = "onnxruntime CUDA provider, fp32"
-            return _time_video(t, clip, frames, how)
-    from cyclegan_cli.inference import Translator
-
+            t = load_model(path, provider="cuda", max_pixels=10**9)
+            ways["onnxruntime CUDA fp32"] = _time_video(t, clip, frames)
     net = net.to(device)
-    dtype = torch.bfloat16 if device.type == "cuda" else torch.float32
-    if device.type == "cuda":
-        net = net.to(memory_format=torch.channels_last)
+    ways["torch fp32 eager (cgan translate --backend torch)"] = _time_video(
+        Translator(torch_runner(net, device), info, backend="torch", max_pixels=10**9),
+        clip, frames)
+    reference = ways["torch fp32 eager (cgan translate --backend torch)"].pop("outputs")
+    if device.type == "cuda" or all_ways:
+        fast = net.to(memory_format=torch.channels_last)
+        for name, model in (("torch bf16 channels-last eager", fast),
+                            (f"torch bf16 channels-last compile {compile_mode}",
+                             torch.compile(fast, mode=compile_mode, dynamic=False))):
+            ways[name] = _time_video(Translator(_bf16_runner(model, device), info,
+                                                backend="torch", max_pixels=10**9),
+                                     clip, frames, reference)
+        x = torch.rand(batch, 3, height, width, device=device) * 2 - 1
+        model = torch.compile(fast, mode=compile_mode, dynamic=False)
+        with torch.inference_mode(), torch.autocast(device.type, dtype=torch.bfloat16):
+            for _ in range(3):
+                model(x)
+            sync(device)
+            start = time.perf_counter()
+            done = 0
+            while done < frames:
+                model(x)
+                done += batch
+            sync(device)
+        ways[f"network alone, bf16 compile {compile_mode}, device tensors"] = {
+            "frames_per_s": done / (time.perf_counter() - start), "frames": done}
+    for way in ways.values():
+        way.pop("outputs", None)
+    return {"batch": batch, "ways": ways}
 
-    @torch.no_grad()
+
+def _bf16_runner(net: Any, device: torch.device) -> Any:
+    """Like ``torch_runner``, under bf16 autocast with channels-last input."""
     def run(x: np.ndarray) -> np.ndarray:
-        with torch.autocast(device.type, dtype=dtype, enabled=device.type == "cuda"):
-            y = net(torch.from_numpy(x).to(device))
+        with torch.inference_mode(), torch.autocast(device.type, dtype=torch.bfloat16):
+            t = torch.from_numpy(np.ascontiguousarray(x)).to(device)
+            y = net(t.contiguous(memory_format=torch.channels_last))
         return y.float().cpu().numpy()
-
-    t = Translator(run, info, backend="torch", max_pixels=10**9)
-    return _time_video(t, clip, frames, f"torch {device.type} {str(dtype).split('.')[-1]} eager")
+    return run
 
 
-def _time_video(t: Any, clip: list[np.ndarray], frames: int, how: str) -> dict[str, Any]:
-    t.translate_batch(clip)  # warm-up
+def _time_video(t: Any, clip: list[np.ndarray], frames: int,
+                reference: list[np.ndarray] | None = None) -> dict[str, Any]:
+    outputs = t.translate_batch(clip)  # warm-up (and compilation)
+    t.translate_batch(clip)
     start = time.perf_counter()
     done = 0
     while done < frames:
         t.translate_batch(clip)
         done += len(clip)
-    return {"frames_per_s": done / (time.perf_counter() - start), "how": how,
-            "batch": len(clip), "frames": done}
+    result: dict[str, Any] = {"frames_per_s": done / (time.perf_counter() - start),
+                              "frames": done, "outputs": outputs}
+    if reference is not None:
+        diff = np.concatenate([np.abs(a.astype(np.int16) - b).ravel()
+                               for a, b in zip(outputs, reference, strict=True)])
+        result["vs_fp32_levels"] = {"max": int(diff.max()), "mean": float(diff.mean()),
+                                    "p999": float(np.percentile(diff, 99.9))}
+    return result
 
 
 def device_name(device: torch.device) -> str:
@@ -255,14 +333,24 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--max-batch", action="store_true",
                         help="find the largest batch for each --max-batch-sizes side (CUDA)")
     parser.add_argument("--max-batch-sizes", default="256,512,1024")
+    parser.add_argument("--max-batch-mode", default="default/compile=off",
+                        help="the mode whose largest batch is found (eager by default: each "
+                             "try of a compiled mode would compile again)")
     parser.add_argument("--video", action="store_true", help="1080p inference frames/s")
     parser.add_argument("--video-size", default="1920x1080")
     parser.add_argument("--video-frames", type=int, default=64)
     parser.add_argument("--video-batch", type=int, default=4)
+    parser.add_argument("--video-compile", default="default",
+                        help="torch.compile mode for the compiled video ways")
+    parser.add_argument("--video-all-ways", action="store_true",
+                        help="also the bf16 and compiled ways off CUDA (to try the script)")
     parser.add_argument("--json", default=None, help="also write the results here")
     args = parser.parse_args(argv)
 
     device = resolve_device(args.device)
+    # one process compiles the networks for every mode and batch (static shapes)
+    torch._dynamo.config.cache_size_limit = 256
+    torch._dynamo.config.accumulated_cache_size_limit = 4096
     cfg = TrainConfig(netG=args.net_g, ngf=args.ngf, ndf=args.ndf, netD="basic", seed=0)
     names = ["plain", *LEVERS, "default"] if args.modes == "levers" else args.modes.split(",")
     modes = modes_for(names, cfg, device)
@@ -280,7 +368,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
           f"{args.size}², median of {args.rounds} interleaved rounds of {args.steps} steps")
     print(f"{'batch':>5} {'mode':<16} {'img/s':>8} {'speed-up':>8} {'peak GiB':>8} "
           f"{'GFLOP/img':>9} {'MFU':>6}")
-    for batch in [int(b) for b in args.batches.split(",")]:
+    for batch in [int(b) for b in args.batches.split(",") if b]:  # "" times no training
         flops = step_flops(cfg, batch, args.size, device)
         timed = time_modes(cfg, modes, batch, args.size, args.steps, args.warmup, args.rounds,
                            device)
@@ -294,9 +382,10 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                   f"{r['speedup']:>7.2f}× {r['peak_gib']:>8.2f} {r['gflop_per_image']:>9.3g} "
                   f"{mfu:>6}")
         result["batches"][str(batch)] = timed
+        save(result, args.json)
     if args.max_batch:
-        default = modes_for(["default"], cfg, device)[0]
-        result["max_batch"] = {}
+        default = modes_for([args.max_batch_mode], cfg, device)[0]
+        result["max_batch"] = {"mode": default.name}
         for side in [int(s) for s in args.max_batch_sizes.split(",")]:
             if device.type != "cuda":
                 print(f"largest batch at {side}²: skipped (needs CUDA: the CPU has no fixed "
@@ -304,16 +393,29 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                 continue
             found = largest_batch(cfg, default, side, device)
             result["max_batch"][str(side)] = found
-            print(f"largest batch at {side}² (default mode): {found}")
+            save(result, args.json)
+            print(f"largest batch at {side}² ({default.name}): {found['largest']} "
+                  f"({found.get('does_not_fit', '-')} does not fit; {found['tries']} tries)")
     if args.video:
         w, h = (int(v) for v in args.video_size.split("x"))
-        v = video_fps(cfg, device, w, h, args.video_frames, args.video_batch)
+        v = video_fps(cfg, device, w, h, args.video_frames, args.video_batch,
+                      args.video_compile, args.video_all_ways)
         result["video"] = {"size": args.video_size, **v}
-        print(f"inference {args.video_size}: {v['frames_per_s']:.1f} frames/s ({v['how']}, "
-              f"batch {v['batch']})")
-    if args.json:
-        Path(args.json).write_text(json.dumps(result, indent=2))
+        save(result, args.json)
+        for way, r in v["ways"].items():
+            levels = r.get("vs_fp32_levels")
+            off = (f", vs fp32: max {levels['max']} / mean {levels['mean']:.3f} levels"
+                   if levels else "")
+            print(f"inference {args.video_size}, batch {v['batch']}: "
+                  f"{r['frames_per_s']:7.1f} frames/s  {way}{off}")
+    save(result, args.json)
     return result
+
+
+def save(result: dict[str, Any], path: str | None) -> None:
+    """Write ``result`` to ``path`` (if given) now, so a stopped run keeps what it measured."""
+    if path:
+        Path(path).write_text(json.dumps(result, indent=2))
 
 
 if __name__ == "__main__":
