@@ -21,7 +21,7 @@ from typing import Annotated, Any, Literal, Optional  # noqa: UP035 - Typer read
 import typer
 from rich.console import Console
 
-from cyclegan_cli.config import TrainConfig, cli_fields, flag_name
+from cyclegan_cli.config import TrainConfig, cli_fields, derive_recipe_fields, flag_name
 from cyclegan_cli.errors import (
     CganError,
     Interrupted,
@@ -30,6 +30,7 @@ from cyclegan_cli.errors import (
 from cyclegan_cli.extras import missing_module_hint
 from cyclegan_cli.inference.limits import MIN_TILE
 from cyclegan_cli.inference.limits import describe as tile_rule
+from cyclegan_cli.rundir.layout import CHECKPOINT_HELP
 from cyclegan_cli.text import literal, printable
 
 app = typer.Typer(
@@ -134,7 +135,8 @@ def _config_parameters() -> list[inspect.Parameter]:
     params = []
     for name, hint, default, meta in cli_fields():
         flag = flag_name(name)
-        decl = f"--{flag}/--no-{flag}" if hint is bool else f"--{flag}"
+        flag_pair = hint is bool or hint == Optional[bool]  # noqa: UP045
+        decl = f"--{flag}/--no-{flag}" if flag_pair else f"--{flag}"
         option = typer.Option(decl, help=meta["help"], rich_help_panel=meta["panel"],
                               show_default=default is not None)
         params.append(inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY,
@@ -171,7 +173,7 @@ def _train(
         result = train(resume=resume, overrides=given, console=out, quiet=quiet)
     else:
         base = TrainConfig.load(config) if config else TrainConfig()
-        cfg_values = base.to_dict() | given
+        cfg_values = derive_recipe_fields(base.to_dict(), set(given), saved=bool(config)) | given
         if config and (dir_a or dir_b):
             cfg_values["dataroot"] = given.get("dataroot")
         if dir_a or dir_b:
@@ -320,8 +322,7 @@ def export(
              "the training folders].", show_default=False)] = None,
     domain_to: Annotated[Optional[str], typer.Option(  # noqa: UP045
         help="Name of the target domain (runs: domain B).", show_default=False)] = None,
-    checkpoint: Annotated[str, typer.Option(
-        help="Runs: latest, best (kept by --eval-every) or a checkpoint file.")] = "latest",
+    checkpoint: CheckpointOption = "auto",
 ) -> None:
     """Write generators to ONNX (dynamic batch/height/width, metadata), then verify them.
 
@@ -333,13 +334,7 @@ def export(
 
     console = Console(stderr=True)
     if source.is_dir():
-        run = RunDir(source)
-        chosen = (None if checkpoint == "latest" else
-                  run.best if checkpoint == "best" else Path(checkpoint))
-        if chosen is not None and not chosen.is_file():
-            raise CganError(f"checkpoint not found: {chosen}"
-                            + (f" ({run.best.name} is written by cgan train --eval-every)"
-                               if checkpoint == "best" else ""))
+        chosen = RunDir(source).choose_checkpoint(checkpoint)
         if (domain_from is None) != (domain_to is None):
             raise CganError("give both --domain-from and --domain-to, or neither")
         results = export_run(source, direction=direction, out_dir=out, name=name, fp16=fp16,
@@ -371,6 +366,7 @@ def export(
 Provider = Literal["auto", "cpu", "cuda", "tensorrt", "coreml", "directml", "rocm"]  # the
 # names of cyclegan_cli.inference.providers.PROVIDER_NAMES (a test checks; that module needs
 # ONNX Runtime, which the CLI must not import to start)
+CheckpointOption = Annotated[str, typer.Option("--checkpoint", help=CHECKPOINT_HELP)]
 ProviderOption = Annotated[Provider, typer.Option(
     "--provider", help="ONNX Runtime execution provider; auto: the best one installed (CUDA, "
     "ROCm, DirectML, else the CPU). One that is not installed or does not start is an error "
@@ -442,6 +438,7 @@ def translate(
         "independent jobs (a SLURM array, a Kubernetes indexed job) with the same inputs and "
         "-o cover every file exactly once.", show_default=False)] = None,
     provider: ProviderOption = "auto",
+    checkpoint: CheckpointOption = "auto",
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
 ) -> None:
     """Translate images and videos with a trained generator, in either direction.
@@ -464,7 +461,7 @@ def translate(
     plan = TranslationPlan.build(paths, out, fmt=fmt, gif_frames=gif_frames, to_video=to_video,
                                  stabilize=stabilize, shard=shard,
                                  allow_inside_input=allow_inside_input)
-    translator = open_translator(model, direction, backend, provider)
+    translator = open_translator(model, direction, backend, provider, checkpoint)
     plan.check_writable()  # before any work, not after it
     remove_stale_temporaries(plan.outputs())  # left by a killed earlier run (ours only)
     for note in translator.notes:
@@ -619,6 +616,7 @@ def eval_command(
     backend: Annotated[Optional[Literal["onnx", "torch"]], typer.Option(  # noqa: UP045
         help="Force the backend (default: by model type).")] = None,
     provider: ProviderOption = "auto",
+    checkpoint: CheckpointOption = "auto",
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
 ) -> None:
     """Measure how well a generator translates.
@@ -641,15 +639,15 @@ def eval_command(
     for folder, what in ((target, "--target"), (reference, "--reference")):
         if folder is not None and not folder.is_dir():
             raise CganError(f"{what} folder not found: {folder}")
-    model_path, found = resolve_model(model, direction)
+    model_path, found = resolve_model(model, direction, checkpoint=checkpoint)
     forward = load_model(model_path, backend=backend or found, direction=direction,
-                         provider=provider)
+                         provider=provider, checkpoint=checkpoint)
     backward = None
-    opposite = opposite_model(model, direction) if cycle else None
+    opposite = opposite_model(model, direction, checkpoint=checkpoint) if cycle else None
     if opposite is not None:
         backward = load_model(opposite[0], backend=backend or opposite[1],
                               direction="BtoA" if direction == "AtoB" else "AtoB",
-                              provider=provider)
+                              provider=provider, checkpoint=checkpoint)
     features = None
     if inception_weights is not None:
         from cyclegan_cli.evaluation.features import FeatureModel

@@ -29,9 +29,46 @@ LrPolicy = Literal["linear", "step", "cosine", "constant"]
 Precision = Literal["auto", "fp32", "bf16", "fp16"]
 CompileMode = Literal["auto", "off", "default", "reduce-overhead", "max-autotune"]
 Switch = Literal["auto", "on", "off"]
+Recipe = Literal["standard", "reference"]
+Upsample = Literal["transpose", "resize"]  # models.UPSAMPLING
 
 DATA, MODEL, LOSS, OPTIM, RUN, SPEED = ("Data", "Model", "Losses", "Optimisation", "Run",
                                        "Speed (same math)")
+
+# What each --recipe sets; a field given explicitly wins. The evidence for "standard" is the
+# known-answer suite in docs/benchmarks.md (benchmarks/quality.py --suite).
+RECIPES: dict[str, dict[str, Any]] = {
+    # residual generators that start as the identity, a light identity loss (0.5 pins them
+    # there, 0 lets the adversarial loss repaint), a per-pixel colour branch, resize-conv
+    # upsampling and an average of the generator weights for eval and export
+    "standard": {"residual": True, "lambda_identity": 0.3, "colour_branch": True, "ema": 0.999,
+                 "upsample": "resize", "d_augment": False},
+    # the reference CycleGAN's math
+    "reference": {"residual": False, "lambda_identity": 0.5, "colour_branch": False, "ema": 0.0,
+                  "upsample": "transpose", "d_augment": False},
+}
+RECIPE_FIELDS = ("residual", "lambda_identity", "colour_branch", "ema", "upsample", "d_augment")
+RESNET_ONLY = ("residual", "lambda_identity", "colour_branch", "upsample")
+
+
+def recipe_values(recipe: str, net_g: str) -> dict[str, Any]:
+    """The values ``--recipe`` gives its fields for this generator: residual generators (and
+    so the colour branch and the lighter identity loss) and resize-conv upsampling need a ResNet; a
+    U-Net keeps the reference's math and, under "standard", only the weight average."""
+    values = dict(RECIPES.get(recipe, RECIPES["reference"]))
+    if not net_g.startswith("resnet"):
+        values |= {k: RECIPES["reference"][k] for k in RESNET_ONLY}
+    return values
+
+
+def derive_recipe_fields(values: dict[str, Any], given: set[str] | frozenset[str],
+                         saved: bool = False) -> dict[str, Any]:
+    """Values for a new run with the recipe's fields that were not given set to None, so
+    that they follow ``--recipe`` and ``--net-g``. A saved config (``saved``) keeps its own
+    values unless ``--recipe`` or ``--net-g`` is given."""
+    if saved and not given & {"recipe", "netG"}:
+        return dict(values)
+    return values | {k: None for k in RECIPE_FIELDS if k not in given}
 
 
 def opt(default: Any, help: str, panel: str, *, resumable: bool = False, **extra: Any) -> Any:
@@ -43,7 +80,9 @@ def opt(default: Any, help: str, panel: str, *, resumable: bool = False, **extra
 
 @dataclass
 class TrainConfig:
-    """Everything that defines a training run. Defaults follow the reference CycleGAN."""
+    """Everything that defines a training run. Defaults follow the reference CycleGAN, except
+    for the fields ``recipe`` sets (:data:`RECIPES`): None there means "from the recipe", and
+    is filled in when the config is made, so a saved config always holds the values used."""
 
     # -- data --------------------------------------------------------------------------------
     dir_a: str | None = opt(None, "Folder of domain A images.", DATA, cli=False)
@@ -90,10 +129,28 @@ class TrainConfig:
     init_type: InitType = opt("normal", "Weight initialisation.", MODEL)
     init_gain: float = opt(0.02, "Scale of the weight initialisation.", MODEL)
     dropout: bool = opt(False, "Dropout in the generators.", MODEL)
-    residual: bool = opt(
-        False, "Generators predict a change to the input (tanh(atanh(x) + net(x)), starting "
-        "as the identity): keeps full-resolution detail; for colour and tone translations. "
-        "ResNet generators only.", MODEL,
+    recipe: Recipe = opt(
+        "standard", "Training recipe: standard (residual generators that start as the "
+        "identity, identity loss 0.3, a per-pixel colour branch, resize-conv upsampling, EMA "
+        "0.999 of the generator weights; measured against the reference on the known-answer "
+        "tasks of docs/benchmarks.md) or reference (the reference CycleGAN's math). Options "
+        "given explicitly win.", MODEL,
+        legacy="reference")
+    residual: bool | None = opt(
+        None, "Generators predict a change to the input (tanh(atanh(x) + net(x)), starting "
+        "as the identity): keeps full-resolution detail. ResNet generators only. Default: "
+        "from --recipe (on for standard with a ResNet generator).", MODEL,
+    )
+    colour_branch: bool | None = opt(
+        None, "Residual generators: add a per-pixel colour branch (a small 1x1-convolution "
+        "network on the input's RGB, starting at zero) beside the residual network; it holds "
+        "global colour curves and channel mixes, which instance norm hides from the network. "
+        "Default: from --recipe.", MODEL,
+    )
+    upsample: Upsample | None = opt(
+        None, "How ResNet generators double the resolution: transpose (the reference's "
+        "transposed convolutions) or resize (nearest-neighbour resize, then a 3x3 convolution: "
+        "no checkerboard pattern). Default: from --recipe (resize for standard).", MODEL,
     )
     # -- losses ------------------------------------------------------------------------------
     gan_mode: GanMode = opt(
@@ -104,9 +161,14 @@ class TrainConfig:
     )
     lambda_A: float = opt(10.0, "Weight of the cycle loss A -> B -> A.", LOSS)
     lambda_B: float = opt(10.0, "Weight of the cycle loss B -> A -> B.", LOSS)
-    lambda_identity: float = opt(
-        0.5, "Identity loss weight, relative to the cycle weights (0 disables it).", LOSS
+    lambda_identity: float | None = opt(
+        None, "Identity loss weight, relative to the cycle weights (0 disables it). Default: "
+        "from --recipe (0 for standard with a ResNet generator, else 0.5).", LOSS
     )
+    d_augment: bool | None = opt(
+        None, "DiffAugment for the discriminators: real and generated images are shifted by "
+        "the same random amount (up to 1/8 of their size) before being judged, so position "
+        "gives nothing away. Default: from --recipe.", LOSS)
     pool_size: int = opt(50, "History of generated images shown to the discriminators (0 = off).",
                          LOSS)
     label_smoothing: float = opt(
@@ -132,6 +194,15 @@ class TrainConfig:
                               OPTIM)
     max_steps: int = opt(0, "Stop after this many steps in total (0 = run all epochs).", OPTIM,
                          resumable=True)
+    ema: float | None = opt(
+        None, "Keep an exponential moving average of the generator weights with this decay "
+        "per step (0 = off; shorter while the run is young); evaluation, the best checkpoint "
+        "and export use the averaged generators, which are steadier than the trained ones. "
+        "Default: from --recipe (0.999 for standard, 0 for reference).", OPTIM)
+    lr_fit_steps: bool = opt(
+        True, "When --max-steps ends the run before its epochs: fit the learning-rate schedule "
+        "into the steps that run (the decay still happens, updated every step).", OPTIM,
+        legacy=False)
     # -- run ---------------------------------------------------------------------------------
     name: str | None = opt(None, "Run name (default: derived from the data folders).", RUN)
     runs_dir: str = opt("runs", "Folder that holds the run directories.", RUN)
@@ -168,6 +239,13 @@ class TrainConfig:
         "normalisation makes it exact (off with --norm batch).", SPEED, resumable=True)
 
     # ---------------------------------------------------------------------------------------
+    def __post_init__(self) -> None:
+        """Fill the fields left to the recipe (None) from ``recipe`` and ``netG``."""
+        if isinstance(self.recipe, str) and isinstance(self.netG, str):
+            for name, value in recipe_values(self.recipe, self.netG).items():
+                if getattr(self, name) is None:
+                    setattr(self, name, value)
+
     def validate(self) -> TrainConfig:
         """Check types, choices and value ranges; raise CganError with a one-line message on
         the first problem (naming the option, as a hand-edited config.json may hold anything)."""
@@ -181,6 +259,10 @@ class TrainConfig:
             (self.n_layers_D >= 1, "--n-layers-d must be at least 1"),
             (not self.residual or self.netG.startswith("resnet"),
              f"--residual needs a ResNet generator, not {self.netG}"),
+            (self.upsample == "transpose" or self.netG.startswith("resnet"),
+             f"--upsample {self.upsample} needs a ResNet generator, not {self.netG}"),
+            (not self.colour_branch or self.residual,
+             "--colour-branch needs --residual (it adds to the residual's change)"),
             (self.lambda_A >= 0 and self.lambda_B >= 0 and self.lambda_identity >= 0,
              "loss weights must be >= 0"),
             (self.pool_size >= 0, "--pool-size must be >= 0"),
@@ -190,6 +272,7 @@ class TrainConfig:
             (self.n_epochs + self.n_epochs_decay > 0,
              "nothing to train: --n-epochs + --n-epochs-decay is 0"),
             (self.max_steps >= 0, "--max-steps must be >= 0"),
+            (0.0 <= self.ema < 1.0, "--ema must be in [0, 1)"),
             (self.save_every >= 1 and self.log_every >= 1, "--save-every and --log-every must "
              "be >= 1"),
             (self.sample_every >= 0, "--sample-every must be >= 0"),
@@ -221,12 +304,16 @@ class TrainConfig:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> TrainConfig:
-        """Build a config from a dict; unknown keys are an error, missing keys take defaults."""
+        """Build a config from a dict; unknown keys are an error, missing keys take defaults
+        (or, for fields that changed a run's math when added, the ``legacy`` value: what runs
+        saved before them did)."""
         names = {f.name for f in fields(cls)}
         unknown = sorted(set(data) - names)
         if unknown:
             raise CganError(f"unknown config keys: {', '.join(unknown)}")
-        return cls(**data)
+        legacy = {f.name: f.metadata["legacy"] for f in fields(cls)
+                  if "legacy" in f.metadata and f.name not in data}
+        return cls(**legacy, **data)  # a run saved before a field existed keeps its old way
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> TrainConfig:
@@ -324,6 +411,14 @@ def cli_fields() -> list[tuple[str, Any, Any, dict[str, Any]]]:
         default = f.default if f.default is not MISSING else None
         out.append((f.name, hints[f.name], default, dict(f.metadata)))
     return out
+
+
+def generator_options(cfg: TrainConfig) -> dict[str, Any]:
+    """Keyword arguments of ``models.build_generator(cfg.netG, ...)`` for this config: one
+    place, so training, restoring and export build the same network."""
+    return dict(ngf=cfg.ngf, norm=cfg.norm, use_dropout=cfg.dropout, init_type=cfg.init_type,
+                init_gain=cfg.init_gain, residual=cfg.residual, colour_branch=cfg.colour_branch,
+                upsample=cfg.upsample)
 
 
 _REFERENCE_FOLDER = re.compile(r"^(train|test|val)[AB]$")

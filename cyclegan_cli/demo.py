@@ -33,14 +33,15 @@ def demo_config(folder: Path, steps: int, device: str = "cpu", name: str = "gold
                 ) -> TrainConfig:
     """A small, CPU-friendly configuration for the demo data (64-pixel crops).
 
-    The generators are residual (they start as the identity and learn the change), which
-    beats the untouched input within the default 1200 steps; the plain ResNet generator needs
-    far longer on this data (docs/benchmarks.md, quality benchmark).
+    It trains with the standard recipe (residual generators that start as the identity and
+    learn the change, a colour branch, no identity loss, EMA weights), which beats the
+    untouched input within the default 1200 steps; the reference recipe needs far longer on
+    this data (docs/benchmarks.md, quality benchmark).
     """
     epochs = max(2, math.ceil(steps * DEMO_BATCH / DEMO_TRAIN_IMAGES))
     return TrainConfig(
         dir_a=str(folder / "data" / "trainA"), dir_b=str(folder / "data" / "trainB"),
-        load_size=72, crop_size=DEMO_SIZE, netG="resnet_6blocks", residual=True, ngf=16, ndf=32,
+        load_size=72, crop_size=DEMO_SIZE, netG="resnet_6blocks", ngf=16, ndf=32,
         netD="n_layers", n_layers_D=2,  # 34x34 patches suit 64-pixel crops
         batch_size=DEMO_BATCH,
         n_epochs=epochs // 2, n_epochs_decay=epochs - epochs // 2, max_steps=steps,

@@ -147,6 +147,30 @@ def test_translate_with_a_run_directory_and_the_torch_backend(exported, tmp_path
     assert Image.open(tmp_path / "out" / "a.png").size == (53, 37)
 
 
+def test_translate_checkpoint_choice_for_runs(exported, tmp_path):
+    """--checkpoint: auto (best, else latest) and latest work on a run without best.pt; best
+    is one line naming the file; on a model file it is one line saying what it applies to."""
+    run, weights = exported
+    _photos(tmp_path / "in")
+    outs = {}
+    for which in ("auto", "latest", run / "checkpoints" / "latest.pt"):
+        out = tmp_path / f"out-{Path(str(which)).stem}.png"
+        result, text = invoke("translate", tmp_path / "in" / "a.png", "-m", run, "-o", out,
+                              "--checkpoint", which, "--quiet")
+        assert result.exit_code == 0, text
+        outs[str(which)] = np.asarray(Image.open(out))
+    first = next(iter(outs.values()))
+    assert all(np.array_equal(first, o) for o in outs.values())
+    result, text = invoke("translate", tmp_path / "in" / "a.png", "-m", run, "-o",
+                          tmp_path / "b.png", "--checkpoint", "best")
+    assert result.exit_code == 1 and "checkpoint not found" in text and "best.pt" in text
+    assert "Traceback" not in result.output
+    result, text = invoke("translate", tmp_path / "in" / "a.png", "-m",
+                          weights / "h2z-AtoB.onnx", "-o", tmp_path / "c.png",
+                          "--checkpoint", "latest")
+    assert result.exit_code == 1 and "applies to run directories" in text
+
+
 def test_export_quantize_int8_and_translate_with_it(tmp_path):
     torch.manual_seed(0)
     net = build_generator("resnet_6blocks", ngf=4)

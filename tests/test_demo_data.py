@@ -246,3 +246,27 @@ def test_test_crops_come_from_held_out_photos(demo: Path) -> None:
     for crop in _split(demo, "testA"):
         h = hist(crop.reshape(-1, 3))
         assert np.minimum(h, h_held).sum() > np.minimum(h, h_train).sum()
+
+
+def test_known_answer_tasks_change_photos_deterministically_and_invert(tmp_path):
+    from cyclegan_cli.data.demo import DEMO_PHOTOS_TEST, _photos
+    from cyclegan_cli.data.tasks import TASKS, make_task_dataset, task
+    from cyclegan_cli.evaluation.metrics import psnr
+
+    assert len(TASKS) >= 5 and len({t.kind for t in TASKS.values()}) == len(TASKS)
+    photo = _photos(DEMO_PHOTOS_TEST[:1])[0][:96, :128]
+    for t in TASKS.values():
+        out = t.forward(photo)
+        assert out.dtype == np.uint8 and out.shape == photo.shape
+        assert np.array_equal(out, t.forward(photo))  # deterministic
+        assert 15 < psnr(out, photo) < 36, t.name  # a visible change, not a different image
+        if t.inverse is not None:
+            assert psnr(t.inverse(out), photo) > 45, t.name  # exact up to 8-bit rounding
+    root = make_task_dataset(tmp_path / "mix", "channel_mix", size=16, n_train=3, n_test=2)
+    assert len(list((root / "trainB").glob("*.png"))) == 3
+    truth = np.asarray(Image.open(root / "testB_true" / "0000.png"))
+    source = np.asarray(Image.open(root / "testA" / "0000.png"))
+    assert np.array_equal(truth, TASKS["channel_mix"].forward(source))
+    assert "channel_mix" in (root / "README.txt").read_text()
+    with pytest.raises(ValueError, match="golden_hour"):
+        task("sepia")

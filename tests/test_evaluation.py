@@ -221,6 +221,15 @@ def _train(cfg, **kw):
     return train(cfg, console=Console(file=io.StringIO()), quiet=True, **kw)
 
 
+def _negatives(folder: Path, out: Path) -> Path:
+    """``folder``'s images as colour negatives: a target the untouched input scores badly
+    against (so even a barely trained generator beats it)."""
+    out.mkdir()
+    for f in sorted(folder.glob("*.png")):
+        Image.fromarray(255 - np.asarray(Image.open(f).convert("RGB"))).save(out / f.name)
+    return out
+
+
 def test_train_eval_every_logs_scores_and_keeps_best(tiny_data, tmp_path):
     import csv
 
@@ -228,8 +237,11 @@ def test_train_eval_every_logs_scores_and_keeps_best(tiny_data, tmp_path):
 
     from .conftest import tiny_config
 
-    cfg = tiny_config(tiny_data, tmp_path, max_steps=6, eval_every=2,
-                      eval_a=str(tiny_data / "testA"), eval_target=str(tiny_data / "testB_true"))
+    target = _negatives(tiny_data / "testA", tmp_path / "negatives")
+    # the reference math: its generators start from random weights, so they leave the
+    # untouched input at once (residual ones start as the identity)
+    cfg = tiny_config(tiny_data, tmp_path, max_steps=6, eval_every=2, recipe="reference",
+                      eval_a=str(tiny_data / "testA"), eval_target=str(target))
     result = _train(cfg)
     rows = list(csv.DictReader((result.run_dir / "eval.csv").open()))
     assert [int(r["step"]) for r in rows] == [2, 4, 6]
@@ -237,31 +249,85 @@ def test_train_eval_every_logs_scores_and_keeps_best(tiny_data, tmp_path):
     # the identity baseline is the same at every evaluation, and it is the real one
     ident = {float(r["identity"]) for r in rows}
     assert len(ident) == 1
+    assert all(float(r["median"]) > float(r["identity_median"]) for r in rows)
     best = result.run_dir / "checkpoints" / "best.pt"
     assert best.is_file()
-    best_step = max(rows, key=lambda r: float(r["value"]))["step"]
-    assert load_checkpoint(best)["trainer"]["global_step"] == int(best_step)
-    # cgan export --checkpoint best writes the best generator, and scores what eval.csv says
+    best_row = max(rows, key=lambda r: float(r["median"]))  # best by the median
+    assert load_checkpoint(best)["trainer"]["global_step"] == int(best_row["step"])
+    # cgan export picks best.pt by itself (--checkpoint auto) and scores what eval.csv says
     out = tmp_path / "best-weights"
-    exported = CliRunner().invoke(app, ["export", str(result.run_dir), "--checkpoint", "best",
+    exported = CliRunner().invoke(app, ["export", str(result.run_dir),
                                         "--direction", "AtoB", "-o", str(out),
-                                        "--domain-from", "photo", "--domain-to", "golden hour"])
+                                        "--domain-from", "photo", "--domain-to", "negative"])
     assert exported.exit_code == 0, exported.output
     info = load_model(out / "tiny-AtoB.onnx").info
-    assert (info.domain_from, info.domain_to) == ("photo", "golden hour")
+    assert (info.domain_from, info.domain_to) == ("photo", "negative")
     one_name = CliRunner().invoke(app, ["export", str(result.run_dir), "-o", str(out),
                                         "--domain-from", "photo"])
     assert one_name.exit_code == 1 and "--domain-to" in one_name.output
-    best_row = max(rows, key=lambda r: float(r["value"]))
     again = CliRunner().invoke(app, ["eval", "-m", str(out / "tiny-AtoB.onnx"),
-                                     str(tiny_data / "testA"), "--target",
-                                     str(tiny_data / "testB_true"), "--json", "--no-cycle"])
-    assert json.loads(again.stdout)["summary"]["psnr"]["mean"] == pytest.approx(
-        float(best_row["value"]), abs=0.02)
+                                     str(tiny_data / "testA"), "--target", str(target),
+                                     "--json", "--no-cycle"])
+    summary = json.loads(again.stdout)["summary"]["psnr"]
+    assert summary["mean"] == pytest.approx(float(best_row["value"]), abs=0.02)
+    assert summary["median"] == pytest.approx(float(best_row["median"]), abs=0.02)
+    # cgan eval on the run folder: best by default, latest when asked
+    scores = {}
+    for which in ("auto", "best", "latest"):
+        got = CliRunner().invoke(app, ["eval", "-m", str(result.run_dir), str(tiny_data /
+                                       "testA"), "--target", str(target), "--json",
+                                       "--no-cycle", "--checkpoint", which])
+        assert got.exit_code == 0, got.output
+        scores[which] = json.loads(got.stdout)["summary"]["psnr"]["median"]
+    assert scores["auto"] == scores["best"] == pytest.approx(float(best_row["median"]),
+                                                             abs=0.02)
+    assert scores["latest"] == pytest.approx(float(rows[-1]["median"]), abs=0.02)
     # resume: rows after the checkpoint are dropped and the best is remembered
     _train(None, resume=result.run_dir, overrides={"max_steps": 8})
     rows = list(csv.DictReader((result.run_dir / "eval.csv").open()))
     assert [int(r["step"]) for r in rows] == [2, 4, 6, 8]
+
+
+def test_best_is_never_the_untouched_input(tiny_data, tmp_path):
+    """Scored against the input itself (the identity is perfect), no checkpoint is named best,
+    the log says why, and --checkpoint best is an error naming the file."""
+    import csv
+    import io
+
+    from rich.console import Console
+
+    from cyclegan_cli.training.loop import train
+
+    from .conftest import tiny_config
+
+    cfg = tiny_config(tiny_data, tmp_path, max_steps=4, eval_every=2,
+                      eval_a=str(tiny_data / "testA"), eval_target=str(tiny_data / "testA"))
+    log = io.StringIO()
+    result = train(cfg, console=Console(file=log, width=200), quiet=True)
+    rows = list(csv.DictReader((result.run_dir / "eval.csv").open()))
+    assert len(rows) == 2 and all(r["identity_median"] == "inf" for r in rows)
+    assert not (result.run_dir / "checkpoints" / "best.pt").exists()
+    text = log.getvalue()
+    assert "untouched input inf" in text and "not kept as best" in text and "SSIM" in text
+    got = CliRunner().invoke(app, ["export", str(result.run_dir), "--checkpoint", "best",
+                                   "-o", str(tmp_path / "w")])
+    assert got.exit_code == 1 and "best.pt" in got.output and "untouched input" in got.output
+    auto = CliRunner().invoke(app, ["export", str(result.run_dir), "-o", str(tmp_path / "w")])
+    assert auto.exit_code == 0, auto.output  # auto: latest, as there is no best
+
+
+def test_eval_subset_is_spread_and_seeded():
+    from cyclegan_cli.training.evaluator import eval_subset
+
+    files = [Path(f"{i:03d}.png") for i in range(100)]
+    picked = eval_subset(files, 10, seed=3)
+    assert len(picked) == 10 == len(set(picked)) and picked == eval_subset(files, 10, seed=3)
+    numbers = [int(p.stem) for p in picked]
+    assert numbers == sorted(numbers) and numbers[0] < 10 and numbers[-1] >= 90
+    assert all(9 <= b - a <= 11 for a, b in zip(numbers, numbers[1:], strict=False))
+    offsets = {eval_subset(files, 10, seed=s)[0] for s in range(10)}
+    assert len(offsets) >= 3  # the seed moves the offset
+    assert eval_subset(files[:5], 10, seed=3) == files[:5]
 
 
 def test_train_eval_without_target_uses_cycle_and_checks_folder(tiny_data, tmp_path):

@@ -14,7 +14,7 @@ from rich.console import Console
 from torch import Tensor, nn
 
 from cyclegan_cli import config as config_module
-from cyclegan_cli.config import TrainConfig
+from cyclegan_cli.config import TrainConfig, generator_options
 from cyclegan_cli.errors import CheckpointError, ExportError
 from cyclegan_cli.export import export_run
 from cyclegan_cli.inference import load_model
@@ -42,7 +42,7 @@ def test_the_config_offers_every_registered_family() -> None:
 
 
 def test_cyclegan_through_the_interface() -> None:
-    cfg = TrainConfig(netG="resnet_6blocks", ngf=4, ndf=4, seed=0, pool_size=2)
+    cfg = TrainConfig(netG="resnet_6blocks", ngf=4, ndf=4, seed=0, pool_size=2, ema=0.0)
     family = CycleGAN(cfg, CPU, Amp(CPU), SpeedPlan.plain())
     assert isinstance(family, Family)
     gens = family.generators()
@@ -78,7 +78,7 @@ class Denoiser(Family):
 
     def build_networks(self) -> nn.Module:
         net = nn.Module()
-        net.G = build_generator(self.cfg.netG, ngf=self.cfg.ngf, norm=self.cfg.norm)
+        net.G = build_generator(self.cfg.netG, **generator_options(self.cfg))
         return net
 
     @property

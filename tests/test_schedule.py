@@ -170,3 +170,46 @@ def test_scheduler_state_dict_resumes_at_the_same_epoch():
     sched2.step()
     # epoch 5: 1 - (5 + 1 - 1) / 10 = 0.5
     assert opt2.param_groups[0]["lr"] == pytest.approx(0.5)
+
+
+def test_schedule_is_fitted_into_max_steps():
+    from cyclegan_cli.training.schedule import decay_start, fitted_lr_factor, stretch
+
+    cfg = TrainConfig(n_epochs=100, n_epochs_decay=100, max_steps=1000)
+    assert stretch(cfg, 100) == 20  # 200 planned epochs of 100 steps, 1000 run
+    assert fitted_lr_factor(cfg, 0, 100) == 1.0 and fitted_lr_factor(cfg, 499, 100) == 1.0
+    assert fitted_lr_factor(cfg, 500, 100) == pytest.approx(1 - 1 / 101)
+    assert fitted_lr_factor(cfg, 999, 100) == pytest.approx(1 / 101)  # the reference's last
+    assert decay_start(cfg, 100) == 500
+    factors = [fitted_lr_factor(cfg, s, 100) for s in range(1000)]
+    assert factors == sorted(factors, reverse=True)
+    # no stretch where the epochs fit, or where it is switched off (runs saved before it)
+    assert stretch(TrainConfig(n_epochs=1, n_epochs_decay=1, max_steps=1000), 100) == 1.0
+    assert stretch(TrainConfig(n_epochs=100, n_epochs_decay=100, max_steps=0), 100) == 1.0
+    off = TrainConfig(n_epochs=100, n_epochs_decay=100, max_steps=1000, lr_fit_steps=False)
+    assert stretch(off, 100) == 1.0
+    assert TrainConfig.from_dict({"max_steps": 5}).lr_fit_steps is False  # an older run
+    assert TrainConfig.from_dict(TrainConfig().to_dict()).lr_fit_steps is True
+
+
+def test_training_with_max_steps_decays_and_says_so(tiny_data, tmp_path):
+    """8 steps of a 4-epoch plan (32 steps): the rate is constant for the first half, then
+    falls every step, as the log shows; the run says how the schedule was fitted."""
+    import csv
+    import io
+
+    from rich.console import Console
+
+    from cyclegan_cli.training.loop import train
+
+    from .conftest import tiny_config
+
+    cfg = tiny_config(tiny_data, tmp_path, max_steps=8, log_every=1)
+    log = io.StringIO()
+    result = train(cfg, console=Console(file=log, width=200), quiet=True)
+    rows = list(csv.DictReader((result.run_dir / "losses.csv").open()))
+    lrs = [float(r["lr"]) for r in rows]
+    assert len(lrs) == 8 and lrs[:4] == [cfg.lr] * 4
+    assert lrs == sorted(lrs, reverse=True) and lrs[-1] < 0.4 * cfg.lr
+    assert "learning-rate schedule is fitted into the 8 steps" in log.getvalue()
+    assert "constant to step 4" in log.getvalue()

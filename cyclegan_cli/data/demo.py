@@ -10,6 +10,7 @@ holds crops of held-out photographs with their graded ground truth: ``testA`` an
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -24,6 +25,12 @@ DEMO_PHOTOS_A = ("astronaut.png", "motorcycle_left.png", "hubble_deep_field.jpg"
 DEMO_PHOTOS_B = ("rocket.jpg", "motorcycle_right.png", "retina.jpg")
 DEMO_PHOTOS_TEST = ("chelsea.png", "coffee.png")
 DEMO_PHOTOS = DEMO_PHOTOS_A + DEMO_PHOTOS_B + DEMO_PHOTOS_TEST
+# The "wide" training set of the shipped models: the colour photographs above plus greyscale
+# ones (neutral tones from black to white, which the colour ones lack), each domain its own.
+WIDE_PHOTOS_A = DEMO_PHOTOS_A + ("camera.png", "brick.png", "coins.png", "page.png")
+WIDE_PHOTOS_B = DEMO_PHOTOS_B + ("grass.png", "gravel.png", "moon.png", "clock_motion.png")
+CROP_SCALE = (0.2, 0.6)  # crop side as a fraction of the photo's short side
+WIDE_CROP_SCALE = (0.2, 1.0)  # up to the whole photo, as the model is used
 DEMO_SPLIT = ("trainA", "trainB", "testA", "testB_true")
 
 # The grade: per-channel power curves (warm white balance), a soft S-curve, lifted blacks.
@@ -77,14 +84,16 @@ def _photos(names: tuple[str, ...] = DEMO_PHOTOS) -> list[np.ndarray]:
 
 
 def _random_crops(
-    photos: list[np.ndarray], n: int, size: int, rng: np.random.Generator
+    photos: list[np.ndarray], n: int, size: int, rng: np.random.Generator,
+    scale: tuple[float, float] = CROP_SCALE,
 ) -> list[np.ndarray]:
-    """``n`` square crops (random photo, scale 20-60 % of the short side, random flip)."""
+    """``n`` square crops (random photo, side a random ``scale`` of the short side, random
+    flip)."""
     crops = []
     for _ in range(n):
         photo = photos[int(rng.integers(len(photos)))]
         h, w = photo.shape[:2]
-        side = int(min(h, w) * rng.uniform(0.2, 0.6))
+        side = int(min(h, w) * rng.uniform(*scale))
         top, left = int(rng.integers(h - side + 1)), int(rng.integers(w - side + 1))
         crop = Image.fromarray(photo[top : top + side, left : left + side])
         crop = crop.resize((size, size), Image.Resampling.LANCZOS)
@@ -102,33 +111,43 @@ def _save(folder: Path, images: list[np.ndarray]) -> None:
 
 
 def make_demo_dataset(
-    root: str | Path, size: int = 64, n_train: int = 200, n_test: int = 20, seed: int = 0
+    root: str | Path, size: int = 64, n_train: int = 200, n_test: int = 20, seed: int = 0,
+    transform: Callable[[np.ndarray], np.ndarray] = golden_hour,
+    description: str = "a warm 'golden hour' colour grade", wide: bool = False,
 ) -> Path:
     """Write the demo dataset under ``root`` (trainA, trainB, testA, testB_true, README.txt).
 
-    A, B and test crops come from disjoint sets of photographs, so no B image is the grade of
-    an A image and the test photographs are never seen in training.
-    Returns ``root``. The same arguments always give the same files.
+    A, B and test crops come from disjoint sets of photographs, so no B image is the
+    ``transform`` of an A image and the test photographs are never seen in training.
+    ``transform`` (default: the golden-hour grade) makes domain B; the known-answer tasks of
+    :mod:`cyclegan_cli.data.tasks` pass theirs. Returns ``root``. The same arguments always
+    give the same files. ``wide`` trains on more photographs (:data:`WIDE_PHOTOS_A`,
+    :data:`WIDE_PHOTOS_B`) and larger crops (:data:`WIDE_CROP_SCALE`); the test split is the
+    same either way.
     """
     if size < 8 or n_train < 1 or n_test < 0:
         raise DataError("demo dataset needs size >= 8 and at least one training image")
     root = Path(root)
     rng = np.random.default_rng(seed)
-    train_a = _random_crops(_photos(DEMO_PHOTOS_A), n_train, size, rng)
-    train_b = [golden_hour(c) for c in _random_crops(_photos(DEMO_PHOTOS_B), n_train, size, rng)]
+    photos_a, photos_b = (WIDE_PHOTOS_A, WIDE_PHOTOS_B) if wide else (DEMO_PHOTOS_A,
+                                                                      DEMO_PHOTOS_B)
+    scale = WIDE_CROP_SCALE if wide else CROP_SCALE
+    train_a = _random_crops(_photos(photos_a), n_train, size, rng, scale)
+    train_b = [transform(c) for c in _random_crops(_photos(photos_b), n_train, size, rng, scale)]
     test_a = _random_crops(_photos(DEMO_PHOTOS_TEST), n_test, size, rng)
     _save(root / "trainA", train_a)
     _save(root / "trainB", train_b)
     _save(root / "testA", test_a)
-    _save(root / "testB_true", [golden_hour(c) for c in test_a])
+    _save(root / "testB_true", [transform(c) for c in test_a])
     atomic_write_text(
         root / "README.txt",
         "cyclegan-cli demo data, made from scikit-image's sample photographs.\n"
-        f"trainA: {n_train} random {size}x{size} crops of {', '.join(DEMO_PHOTOS_A)}.\n"
-        f"trainB: {n_train} crops of {', '.join(DEMO_PHOTOS_B)} with a warm 'golden hour'"
-        " colour grade (unpaired).\n"
+        f"trainA: {n_train} random {size}x{size} crops ({scale[0]:.0%}-{scale[1]:.0%} of the "
+        f"short side) of {', '.join(photos_a)}.\n"
+        f"trainB: {n_train} crops of {', '.join(photos_b)} with {description}"
+        " (unpaired).\n"
         f"testA / testB_true: {n_test} crops of the held-out {', '.join(DEMO_PHOTOS_TEST)}"
-        " and their graded ground truth (paired).\n",
+        " and their true domain-B version (paired).\n",
     )
     return root
 

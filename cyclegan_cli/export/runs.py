@@ -18,8 +18,9 @@ from cyclegan_cli.models import generator_size_multiple
 from cyclegan_cli.rundir import RunDir, exported_generators, generator_from_state, load_checkpoint
 
 Which = Literal["both", "AtoB", "BtoA"]
-SUMMARY_KEYS = ("netG", "residual", "ngf", "norm", "dropout", "gan_mode", "load_size", "crop_size",
-                "preprocess", "lambda_A", "lambda_B", "lambda_identity", "n_epochs",
+SUMMARY_KEYS = ("recipe", "netG", "residual", "colour_branch", "upsample", "ema", "ngf", "norm",
+                "dropout", "gan_mode", "load_size", "crop_size", "preprocess", "lambda_A",
+                "lambda_B", "lambda_identity", "n_epochs",
                 "n_epochs_decay", "batch_size", "seed", "name")
 
 
@@ -42,8 +43,9 @@ def export_run(run_dir: str | os.PathLike, direction: Which = "both",
     """Export a run's generators (those its model family exports: both directions for
     CycleGAN) to ``out_dir/<name>-AtoB.onnx`` and/or ``<name>-BtoA.onnx``.
 
-    ``name`` defaults to the run folder's name; ``checkpoint`` to the run's latest; ``domains``
-    (names of domain A and B) to :func:`domain_names` of the training folders. With
+    ``name`` defaults to the run folder's name; ``checkpoint`` to auto (the run's best.pt,
+    else latest.pt: :meth:`RunDir.choose_checkpoint`); ``domains`` (names of domain A and B)
+    to :func:`domain_names` of the training folders. With
     ``fp16`` a ``-fp16.onnx`` twin is written next to each file. Every file is checked against
     the torch generator in ONNX Runtime (unless ``verify=False``); a mismatch raises
     :class:`ExportError`. With ``int8`` a statically quantized ``-int8.onnx`` twin is written
@@ -55,7 +57,7 @@ def export_run(run_dir: str | os.PathLike, direction: Which = "both",
     if direction not in ("both", "AtoB", "BtoA"):
         raise ExportError(f"unknown direction {direction!r}; use both, AtoB or BtoA")
     run = RunDir(run_dir)
-    state = load_checkpoint(checkpoint or run.latest)
+    state = load_checkpoint(run.choose_checkpoint(checkpoint or "auto"))
     if checkpoint is not None:
         _check_belongs(run, state, Path(checkpoint))
     stem = name or Path(run.path).resolve().name
@@ -85,7 +87,7 @@ def export_run(run_dir: str | os.PathLike, direction: Which = "both",
     return results
 
 
-ARCHITECTURE = ("netG", "ngf", "norm", "residual", "dropout")
+ARCHITECTURE = ("netG", "ngf", "norm", "residual", "colour_branch", "upsample", "dropout")
 
 
 def _check_belongs(run: RunDir, state: dict[str, Any], checkpoint: Path) -> None:

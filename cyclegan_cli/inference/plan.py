@@ -203,15 +203,18 @@ def _streamed(path: Path, gif_frames: GifFrames) -> bool:
 
 
 def open_translator(model: str | os.PathLike[str], direction: str | None = None,
-                    backend: str | None = None, provider: str = "auto", **options: Any) -> Any:
+                    backend: str | None = None, provider: str = "auto",
+                    checkpoint: str | None = None, **options: Any) -> Any:
     """The :class:`~cyclegan_cli.inference.translator.Translator` for ``--model`` (an ONNX
     file, a name in the model folders, or a run directory: its exported file, else its
-    checkpoint through the torch backend) and ``direction`` (None: the file's own, else
-    AtoB)."""
+    checkpoint through the torch backend; ``checkpoint`` picks one, see
+    :meth:`~cyclegan_cli.rundir.RunDir.choose_checkpoint`) and ``direction`` (None: the
+    file's own, else AtoB)."""
     from cyclegan_cli.inference.translator import load_model
 
-    path, found = resolve_model(model, direction or "AtoB")
+    path, found = resolve_model(model, direction or "AtoB", checkpoint=checkpoint)
     backend = backend or found
     if direction is None and backend == "torch":
         direction = "AtoB"
-    return load_model(path, backend=backend, direction=direction, provider=provider, **options)
+    return load_model(path, backend=backend, direction=direction, provider=provider,
+                      checkpoint=checkpoint, **options)

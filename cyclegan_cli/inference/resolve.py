@@ -29,12 +29,14 @@ def model_dirs() -> list[Path]:
 
 
 def resolve_model(model: str | os.PathLike[str], direction: str,
-                  weights_dir: str | os.PathLike[str] | None = None) -> tuple[Path, str]:
+                  weights_dir: str | os.PathLike[str] | None = None,
+                  checkpoint: str | None = None) -> tuple[Path, str]:
     """(path, backend) for ``model`` and ``direction``.
 
     - an ``.onnx`` file: used as it is (its metadata is checked against the direction later);
     - a run directory (config.json inside): its exported ``<run>-<direction>.onnx`` in the run
-      folder or in weights/, else the run's checkpoint through the torch backend;
+      folder or in weights/, else the run's checkpoint through the torch backend; a
+      ``checkpoint`` other than ``auto`` (best, latest, a file) always takes the checkpoint;
     - a name: ``<name>-<direction>.onnx`` or ``<name>.onnx`` in ``weights_dir``, or by default
       in each of :func:`model_dirs` (``cgan models`` lists them).
     """
@@ -47,6 +49,8 @@ def resolve_model(model: str | os.PathLike[str], direction: str,
         if not run.is_run():
             raise CganError(f"{path} is a folder but not a run directory (no "
                             f"{run.config.name})")
+        if checkpoint not in (None, "auto"):
+            return path, "torch"
         exported = model_filename(path.name, direction)
         for candidate in [path / exported, *(f / exported for f in folders)]:
             if candidate.is_file():
@@ -65,8 +69,8 @@ def resolve_model(model: str | os.PathLike[str], direction: str,
 
 
 def opposite_model(model: str | os.PathLike[str], direction: str,
-                   weights_dir: str | os.PathLike[str] | None = None
-                   ) -> tuple[Path, str] | None:
+                   weights_dir: str | os.PathLike[str] | None = None,
+                   checkpoint: str | None = None) -> tuple[Path, str] | None:
     """(path, backend) of the generator for the other direction of the same model, or None.
 
     For a file ``name-AtoB[...].onnx`` that is ``name-BtoA[...].onnx`` beside it; for a run
@@ -78,8 +82,8 @@ def opposite_model(model: str | os.PathLike[str], direction: str,
         sibling = opposite_file(path, direction)
         return (sibling, "onnx") if sibling is not None and sibling.is_file() else None
     try:
-        found = resolve_model(model, other, weights_dir)
+        found = resolve_model(model, other, weights_dir, checkpoint)
     except CganError:
         return None
-    return found if found[0] != resolve_model(model, direction, weights_dir)[0] or \
+    return found if found[0] != resolve_model(model, direction, weights_dir, checkpoint)[0] or \
         found[1] == "torch" else None

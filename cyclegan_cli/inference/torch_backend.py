@@ -83,17 +83,21 @@ class TorchNormStats:
 
 
 def load_run(run_dir: Path, direction: str = "AtoB", device: str | None = None,
-             threads: int | None = None) -> tuple[Any, ModelInfo, TorchNormStats]:
+             threads: int | None = None, checkpoint: str | None = None
+             ) -> tuple[Any, ModelInfo, TorchNormStats]:
     """(backend callable, info, norm statistics) for the ``direction`` generator of a run's
-    latest checkpoint."""
+    checkpoint (``checkpoint``: auto, best, latest or a file; see
+    :meth:`~cyclegan_cli.rundir.RunDir.choose_checkpoint`). The info's source names the
+    checkpoint file."""
     if not run_dir.is_dir():
         raise ModelError(f"run directory not found: {run_dir} (the torch backend expects a "
                          "cyclegan-cli run directory)")
     run = RunDir(run_dir)
     missing = [p.relative_to(run_dir) for p in (run.config, run.latest) if not p.is_file()]
-    if missing:
+    if missing and not (checkpoint not in (None, "auto") and run.config.is_file()):
         raise ModelError(f"{run_dir} is not a cyclegan-cli run directory (no "
                          f"{' or '.join(map(str, missing))})")
+    chosen = run.choose_checkpoint(checkpoint or "auto")
     try:
         torch = importlib.import_module("torch")  # lazily: this package must not need torch
     except ImportError as exc:
@@ -105,5 +109,5 @@ def load_run(run_dir: Path, direction: str = "AtoB", device: str | None = None,
     if threads:
         torch.set_num_threads(threads)
     dev = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
-    net, cfg = load_generator(run_dir, direction, device=dev)
-    return torch_runner(net, dev), run_info(cfg, direction, str(run_dir)), TorchNormStats(net, dev)
+    net, cfg = load_generator(run_dir, direction, checkpoint=chosen, device=dev)
+    return torch_runner(net, dev), run_info(cfg, direction, str(chosen)), TorchNormStats(net, dev)

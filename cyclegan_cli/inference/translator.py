@@ -209,7 +209,7 @@ def load_model(path: str | os.PathLike[str], *, backend: str = "onnx",
                direction: str | None = None, provider: str = "auto",
                providers: list[Any] | None = None, threads: int | None = None,
                device: str | None = None, cpu_rewrite: bool | None = None,
-               **options: Any) -> Translator:
+               checkpoint: str | None = None, **options: Any) -> Translator:
     """A :class:`Translator` for an ONNX file (``backend="onnx"``) or a training run directory
     (``backend="torch"``, which needs torch).
 
@@ -219,8 +219,13 @@ def load_model(path: str | os.PathLike[str], *, backend: str = "onnx",
     start, is a ProviderError saying why. ``providers`` (ONNX Runtime's own list) overrides it.
     ``options`` go to :class:`Translator` (``max_pixels``, ``tile_size``, ``overlap``,
     ``tile_batch``); ``cpu_rewrite`` see :func:`~cyclegan_cli.inference.session.make_session`.
+    ``checkpoint`` (torch backend): which of the run's checkpoints, see
+    :meth:`~cyclegan_cli.rundir.RunDir.choose_checkpoint` (default auto: best, else latest).
     """
     source = str(path)
+    if checkpoint not in (None, "auto") and backend != "torch":
+        raise ModelError(f"--checkpoint {checkpoint} applies to run directories (the torch "
+                         f"backend); {path} is a model file")
     if backend == "onnx":
         from cyclegan_cli.inference.providers import active_provider, providers_for
         from cyclegan_cli.inference.session import FOREIGN, make_session, session_info
@@ -257,7 +262,7 @@ def load_model(path: str | os.PathLike[str], *, backend: str = "onnx",
         if direction is not None and direction not in DIRECTIONS:
             raise ModelError(f"unknown direction {direction!r}; use AtoB or BtoA")
         run, info, norm = load_run(Path(path), direction or "AtoB", device=device,
-                                   threads=threads)
+                                   threads=threads, checkpoint=checkpoint)
         return Translator(run, info, backend="torch", source=source, norm=norm,
                           device=f"torch {norm.device}", **options)
     raise ModelError(f"unknown backend {backend!r}; use onnx or torch")

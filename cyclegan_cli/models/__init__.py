@@ -11,7 +11,13 @@ from collections.abc import Callable
 from torch import nn
 
 from .discriminators import NLayerDiscriminator, PixelDiscriminator
-from .generators import ResnetBlock, ResnetGenerator, UnetGenerator, UnetSkipConnectionBlock
+from .generators import (
+    UPSAMPLING,
+    ResnetBlock,
+    ResnetGenerator,
+    UnetGenerator,
+    UnetSkipConnectionBlock,
+)
 from .layers import INIT_TYPES, NORMS, init_weights, norm_layer, uses_bias
 
 __all__ = [
@@ -20,6 +26,7 @@ __all__ = [
     "INIT_TYPES",
     "NORMS",
     "RESIDUAL_GENERATORS",
+    "UPSAMPLING",
     "NLayerDiscriminator",
     "PixelDiscriminator",
     "ResnetBlock",
@@ -43,11 +50,9 @@ RESIDUAL_GENERATORS = ("resnet_9blocks", "resnet_6blocks")
 
 # name -> (factory(input_nc, output_nc, ngf, norm, use_dropout), input size multiple)
 _GENERATOR_SPECS: dict[str, tuple[Callable[..., nn.Module], int]] = {
-    "resnet_9blocks": (lambda *a, residual=False: ResnetGenerator(*a, n_blocks=9,
-                                                                  residual=residual),
+    "resnet_9blocks": (lambda *a, **kw: ResnetGenerator(*a, n_blocks=9, **kw),
                        ResnetGenerator.size_multiple),
-    "resnet_6blocks": (lambda *a, residual=False: ResnetGenerator(*a, n_blocks=6,
-                                                                  residual=residual),
+    "resnet_6blocks": (lambda *a, **kw: ResnetGenerator(*a, n_blocks=6, **kw),
                        ResnetGenerator.size_multiple),
     "unet_256": (lambda i, o, g, n, d: UnetGenerator(i, o, 8, g, n, d), 2**8),
     "unet_128": (lambda i, o, g, n, d: UnetGenerator(i, o, 7, g, n, d), 2**7),
@@ -70,20 +75,31 @@ def build_generator(
     init_type: str = "normal",
     init_gain: float = 0.02,
     residual: bool = False,
+    colour_branch: bool = False,
+    upsample: str = "transpose",
 ) -> nn.Module:
     """Build and initialize the generator ``name`` (one of :data:`GENERATORS`).
 
     ``residual`` (ResNet generators only) makes it predict a change to its input, starting
-    as the identity: see :class:`ResnetGenerator`.
+    as the identity, and ``colour_branch`` adds a per-pixel colour branch to a residual one:
+    see :class:`ResnetGenerator`. ``upsample="resize"`` (ResNet generators only) doubles the
+    resolution by resizing and a convolution instead of a transposed convolution.
     """
     _check_name(name, GENERATORS, "generator")
+    if upsample != "transpose" and name not in RESIDUAL_GENERATORS:
+        raise ValueError(f"upsample={upsample!r} is for {', '.join(RESIDUAL_GENERATORS)}, "
+                         f"not {name!r}")
+    extra = {"upsample": upsample} if upsample != "transpose" else {}
+    if colour_branch and not residual:
+        raise ValueError("the colour branch needs a residual generator (--residual)")
     if not residual:
-        net = _GENERATOR_SPECS[name][0](input_nc, output_nc, ngf, norm, use_dropout)
+        net = _GENERATOR_SPECS[name][0](input_nc, output_nc, ngf, norm, use_dropout, **extra)
         return init_weights(net, init_type, init_gain)
     if name not in RESIDUAL_GENERATORS:
         raise ValueError(f"residual generators are {', '.join(RESIDUAL_GENERATORS)}, "
                          f"not {name!r}")
-    net = _GENERATOR_SPECS[name][0](input_nc, output_nc, ngf, norm, use_dropout, residual=True)
+    net = _GENERATOR_SPECS[name][0](input_nc, output_nc, ngf, norm, use_dropout, residual=True,
+                                    colour_branch=colour_branch, **extra)
     init_weights(net, init_type, init_gain)
     net.zero_residual()
     return net

@@ -57,6 +57,12 @@ class ResnetBlock(nn.Module):
 RESIDUAL_LIMIT = 1.0 - 1e-3
 
 
+# How ResNet generators double the resolution: the reference's transposed convolutions, or
+# nearest-neighbour resizing then a 3x3 convolution ("resize-conv", free of the transposed
+# convolution's checkerboard pattern; Odena et al. 2016). Same parameter count.
+UPSAMPLING = ("transpose", "resize")
+
+
 class ResnetGenerator(nn.Module):
     """Johnson-style generator: 2 stride-2 downsamplings, ``n_blocks`` residual blocks, 2 up.
 
@@ -65,9 +71,15 @@ class ResnetGenerator(nn.Module):
     input instead of the output itself: ``tanh(atanh(x) + net(x))``. Call
     :meth:`zero_residual` after initialisation to start as the identity; the input's full
     resolution detail then passes through untouched, which suits colour and tone translations.
+    ``colour_branch=True`` (residual only) adds a per-pixel branch beside the network: a small
+    1×1-convolution MLP on the input's own RGB values, its change added to the residual. It
+    can hold a global colour curve or channel mix exactly, which the main network, whose
+    instance norms remove each image's colour levels, learns only slowly. ``upsample``:
+    see :data:`UPSAMPLING`.
     """
 
     size_multiple: int = 4
+    COLOUR_WIDTH = 16
 
     def __init__(
         self,
@@ -79,6 +91,8 @@ class ResnetGenerator(nn.Module):
         n_blocks: int = 9,
         padding_type: str = "reflect",
         residual: bool = False,
+        colour_branch: bool = False,
+        upsample: str = "transpose",
     ) -> None:
         if n_blocks < 0:
             raise ValueError(f"n_blocks must be >= 0, got {n_blocks}")
@@ -87,8 +101,16 @@ class ResnetGenerator(nn.Module):
         self.input_nc, self.output_nc, self.ngf = input_nc, output_nc, ngf
         if residual and input_nc != output_nc:
             raise ValueError("a residual generator needs as many output channels as inputs")
+        if colour_branch and not residual:
+            raise ValueError("the colour branch needs a residual generator")
+        if upsample not in UPSAMPLING:
+            raise ValueError(f"upsample must be one of {', '.join(UPSAMPLING)}, not {upsample!r}")
         self.residual = residual
         make_norm, bias = norm_layer(norm), uses_bias(norm)
+        w = self.COLOUR_WIDTH
+        self.colour = nn.Sequential(
+            nn.Conv2d(input_nc, w, 1), nn.LeakyReLU(0.2, True), nn.Conv2d(w, w, 1),
+            nn.LeakyReLU(0.2, True), nn.Conv2d(w, output_nc, 1)) if colour_branch else None
 
         model: list[nn.Module] = [
             nn.ReflectionPad2d(3),
@@ -111,7 +133,9 @@ class ResnetGenerator(nn.Module):
             model += [
                 nn.ConvTranspose2d(
                     c, c // 2, kernel_size=3, stride=2, padding=1, output_padding=1, bias=bias
-                ),
+                ) if upsample == "transpose" else
+                nn.Sequential(nn.Upsample(scale_factor=2, mode="nearest"),
+                              nn.Conv2d(c, c // 2, kernel_size=3, padding=1, bias=bias)),
                 make_norm(c // 2),
                 nn.ReLU(True),
             ]
@@ -126,15 +150,18 @@ class ResnetGenerator(nn.Module):
     def zero_residual(self) -> None:
         """Zero the last convolution of a residual generator, so that it starts as identity."""
         if self.residual:
-            last = self.model[-1]
-            nn.init.zeros_(last.weight)
-            nn.init.zeros_(last.bias)
+            for last in (self.model[-1], *([self.colour[-1]] if self.colour else [])):
+                nn.init.zeros_(last.weight)
+                nn.init.zeros_(last.bias)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.residual:
             x_c = x.clamp(-RESIDUAL_LIMIT, RESIDUAL_LIMIT)
             atanh = 0.5 * torch.log((1 + x_c) / (1 - x_c))  # torch.atanh has no ONNX export
-            return torch.tanh(atanh + self.model(x))
+            change = self.model(x)
+            if self.colour is not None:
+                change = change + self.colour(x)
+            return torch.tanh(atanh + change)
         return self.model(x)
 
 

@@ -7,11 +7,15 @@ import os
 from pathlib import Path
 
 from cyclegan_cli.atomic import atomic_write_text
+from cyclegan_cli.errors import CganError
 
 CONFIG_FILE = "config.json"
 LOSS_FILE = "losses.csv"
 EVAL_FILE = "eval.csv"
 CHECKPOINTS = ("latest", "best")  # the named checkpoints (besides the numbered ones)
+AUTO = "auto"  # best.pt where --eval-every kept one, else latest.pt
+CHECKPOINT_HELP = ("Runs: auto (best.pt where --eval-every kept one, else latest.pt), best, "
+                   "latest or a checkpoint file.")
 
 
 class RunDir:
@@ -59,6 +63,19 @@ class RunDir:
         if which not in CHECKPOINTS:
             raise ValueError(f"unknown checkpoint {which!r}; use {' or '.join(CHECKPOINTS)}")
         return self.checkpoints / f"{which}.pt"
+
+    def choose_checkpoint(self, which: str | os.PathLike[str] = AUTO) -> Path:
+        """The checkpoint ``--checkpoint`` names: ``auto`` (best.pt when there is one, else
+        latest.pt), ``best``, ``latest`` or a file. CganError when it does not exist."""
+        which = str(which)
+        if which == AUTO:
+            return self.best if self.best.is_file() else self.latest
+        chosen = self.checkpoint(which) if which in CHECKPOINTS else Path(which)
+        if not chosen.is_file():
+            hint = (f" ({self.best.name} is written by cgan train --eval-every when a score "
+                    "beats the untouched input)" if which == "best" else "")
+            raise CganError(f"checkpoint not found: {chosen}{hint}")
+        return chosen
 
     def epoch_checkpoint(self, epoch: int) -> Path:
         return self.checkpoints / f"epoch_{epoch:04d}.pt"

@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from cyclegan_cli.config import TrainConfig
+from cyclegan_cli.config import TrainConfig, generator_options
 from cyclegan_cli.errors import CheckpointError
 from cyclegan_cli.rundir.checkpoint import load_checkpoint
 from cyclegan_cli.rundir.layout import RunDir
@@ -32,10 +32,11 @@ def exported_generators(state: dict[str, Any]) -> dict[str, str]:
 def load_generator(run_path: str | os.PathLike[str], direction: str = "AtoB",
                    checkpoint: str | os.PathLike[str] | None = None,
                    device: Any = "cpu") -> tuple[Any, TrainConfig]:
-    """The generator of ``direction`` from a run's latest (or the given) checkpoint, in eval
-    mode, with the run's config."""
+    """The generator of ``direction`` from a run's checkpoint (``checkpoint``: ``auto``, the
+    default: best.pt when there is one, else latest.pt; ``best``, ``latest`` or a file; see
+    :meth:`RunDir.choose_checkpoint`), in eval mode, with the run's config."""
     run = RunDir(run_path)
-    state = load_checkpoint(checkpoint or run.latest, map_location=device)
+    state = load_checkpoint(run.choose_checkpoint(checkpoint or "auto"), map_location=device)
     return generator_from_state(state, direction, device, where=str(run.path))
 
 
@@ -49,9 +50,7 @@ def generator_from_state(state: dict[str, Any], direction: str = "AtoB", device:
         raise CheckpointError(f"{where} has no {direction} generator (it exports "
                               f"{', '.join(exports) or 'none'})")
     cfg = TrainConfig.from_dict(state["config"])
-    net = build_generator(cfg.netG, ngf=cfg.ngf, norm=cfg.norm, use_dropout=cfg.dropout,
-                          init_type=cfg.init_type, init_gain=cfg.init_gain,
-                          residual=cfg.residual)
+    net = build_generator(cfg.netG, **generator_options(cfg))
     name = exports[direction]
     try:
         net.load_state_dict(state["trainer"]["nets"][name])

@@ -4,12 +4,18 @@ The same code as ``cgan eval`` (:func:`cyclegan_cli.evaluation.evaluate.evaluate
 live generators through an inference :class:`~cyclegan_cli.inference.Translator`, so figures
 during training and after export are comparable. Results go to ``eval.csv`` beside
 ``losses.csv``; the caller keeps ``checkpoints/best.pt`` when the score improves.
+
+The score that picks "best" is the **median** PSNR over the held-out images (a mean follows
+whichever photograph dominates the split), and a checkpoint is only called best when it beats
+the untouched input (the identity baseline) where there is one. With more held-out images than
+``--eval-max``, an evenly spaced, seeded subset is scored (not the first files by name).
 """
 
 from __future__ import annotations
 
 import csv
 import math
+import random
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,7 +32,7 @@ from cyclegan_cli.models import generator_size_multiple
 from cyclegan_cli.rundir import RunDir, torch_runner
 
 COLUMNS = ["step", "epoch", "seconds", "metric", "value", "identity", "ssim", "identity_ssim",
-           "images", "failed"]
+           "images", "failed", "median", "identity_median"]
 
 
 @dataclass
@@ -35,6 +41,32 @@ class EvalResult:
     metric: str  # "psnr" (against --eval-target) or "cycle_psnr"
     value: float  # mean over the split; higher is better
     improved: bool
+    median: float = math.nan  # the score that picks best.pt
+    identity: float | None = None  # the untouched input's mean (psnr only)
+    identity_median: float | None = None
+    ssim: float | None = None
+    identity_ssim: float | None = None
+
+    def describe(self) -> str:
+        """The eval log line's text (after "eval at step N: ")."""
+        text = f"{self.metric} {self.value:.2f} dB (median {self.median:.2f})"
+        if self.identity is not None:
+            text += f", untouched input {self.identity:.2f} (median {self.identity_median:.2f})"
+        if self.ssim is not None:
+            text += f"; SSIM {self.ssim:.3f}"
+            if self.identity_ssim is not None:
+                text += f" (untouched {self.identity_ssim:.3f})"
+        return text
+
+
+def eval_subset(files: list[Path], limit: int, seed: int) -> list[Path]:
+    """At most ``limit`` of ``files``: all of them, or evenly spaced ones from a seeded
+    offset, so every part of a sorted folder is scored (and the same ones each time)."""
+    if len(files) <= limit:
+        return files
+    stride = len(files) / limit
+    offset = random.Random(seed).random() * stride
+    return [files[int(offset + i * stride)] for i in range(limit)]
 
 
 def torch_translator(net: torch.nn.Module, device: torch.device, cfg: TrainConfig,
@@ -53,7 +85,7 @@ class TrainingEvaluator:
 
     def __init__(self, cfg: TrainConfig, run_path: Path, directions: list[str]) -> None:
         self.cfg = cfg
-        self.files = collect_inputs([cfg.eval_a or ""])[: cfg.eval_max]
+        self.files = eval_subset(collect_inputs([cfg.eval_a or ""]), cfg.eval_max, cfg.seed)
         self.target = Path(cfg.eval_target) if cfg.eval_target else None
         self.metric = "psnr" if self.target else "cycle_psnr"
         if "AtoB" not in directions or (self.target is None and "BtoA" not in directions):
@@ -72,10 +104,14 @@ class TrainingEvaluator:
 
     def _load(self, rows: list[dict[str, str]]) -> None:
         """Best score and training time so far from eval.csv's rows (a resumed run keeps
-        its best, and its curve's time axis continues)."""
-        values = [float(r["value"]) for r in rows
+        its best, and its curve's time axis continues). Rows from before the median column
+        count by their mean."""
+        values = [float(r.get("median") or r["value"]) for r in rows
                   if r.get("metric") == self.metric and r.get("value")]
-        self.best = max(values, default=-math.inf)
+        baselines = [float(r["identity_median"]) if r.get("identity_median") else -math.inf
+                     for r in rows if r.get("metric") == self.metric and r.get("value")]
+        self.best = max((v for v, b in zip(values, baselines, strict=True) if v > b),
+                        default=-math.inf)  # only rows above the untouched input were kept
         self.offset = float(rows[-1].get("seconds") or 0.0) if rows else 0.0
 
     def resume_at(self, step: int) -> None:
@@ -102,23 +138,30 @@ class TrainingEvaluator:
             for net, was_training in modes.items():
                 net.train(was_training)
         summary = report.summary()
-        value = summary.get(self.metric, {}).get("mean", -math.inf)
-        identity = summary.get("identity_psnr", {}).get("mean")
+        score = summary.get(self.metric, {})
+        value, median = score.get("mean", -math.inf), score.get("median", -math.inf)
+        identity = summary.get("identity_psnr") if self.metric == "psnr" else None
         ssim = summary.get("ssim", {}).get("mean")
         identity_ssim = summary.get("identity_ssim", {}).get("mean")
         seconds = self.offset + time.monotonic() - self.started
         new = not self.csv.exists()
+
+        def cell(x: float | None, digits: int = 4) -> str:
+            return "" if x is None else f"{x:.{digits}f}"
+
         with self.csv.open("a", newline="") as fh:
             if new:
                 fh.write(",".join(COLUMNS) + "\n")
             fh.write(",".join(str(x) for x in (
                 step, epoch, f"{seconds:.1f}", self.metric, f"{value:.4f}",
-                "" if identity is None else f"{identity:.4f}",
-                "" if ssim is None else f"{ssim:.4f}",
-                "" if identity_ssim is None else f"{identity_ssim:.4f}", len(report.images),
-                len(report.failed))) + "\n")
-        improved = math.isfinite(value) and value > self.best or (
-            value == math.inf and self.best != math.inf)
+                cell(identity and identity["mean"]), cell(ssim), cell(identity_ssim),
+                len(report.images), len(report.failed), cell(median),
+                cell(identity and identity["median"]))) + "\n")
+        beats_identity = identity is None or median > identity["median"]
+        improved = beats_identity and (math.isfinite(median) and median > self.best or (
+            median == math.inf and self.best != math.inf))
         if improved:
-            self.best = value
-        return EvalResult(step, self.metric, value, improved)
+            self.best = median
+        return EvalResult(step, self.metric, value, improved, median,
+                          identity and identity["mean"], identity and identity["median"],
+                          ssim, identity_ssim)

@@ -53,6 +53,7 @@ from cyclegan_cli.training.distributed import (
 from cyclegan_cli.training.families import FAMILIES
 from cyclegan_cli.training.prefetch import device_batches, to_model_range
 from cyclegan_cli.training.samples import save_grid
+from cyclegan_cli.training.schedule import decay_start, fitted_lr_factor, stretch
 from cyclegan_cli.training.seeding import rng_state, seed_everything, set_rng_state
 from cyclegan_cli.training.signals import stop_on_signals
 from cyclegan_cli.training.trainer import Trainer
@@ -380,8 +381,11 @@ class TrainingSession:
             if self.is_main:
                 self._copy_latest(self.run.best)
         if result is not None:
-            shown.message(f"eval at step {result.step}: {result.metric} {result.value:.2f} dB"
-                          + (" (best so far; saved best.pt)" if result.improved else ""))
+            verdict = (" — best so far; saved best.pt" if result.improved else
+                       " — not above the untouched input; not kept as best"
+                       if result.identity_median is not None
+                       and not result.median > result.identity_median else "")
+            shown.message(f"eval at step {result.step}: {result.describe()}{verdict}")
 
     def _decide(self, stop: threading.Event, step: int) -> tuple[bool, bool]:
         """(stop now, save now). Under torchrun every rank takes rank 0's decision, at
@@ -401,16 +405,26 @@ class TrainingSession:
 
     def _header(self) -> str:
         t, cfg = self.trainer, self.cfg
-        return (f"run [bold]{literal(self.run.path)}[/]: {cfg.model}, "
+        return (f"run [bold]{literal(self.run.path)}[/]: {cfg.model} ({cfg.recipe} recipe), "
                 f"{len(self.loader.dataset.files[0])} A / {len(self.loader.dataset.files[1])} "
                 f"B images, {self.loader.steps_per_epoch} steps per epoch, {self.device} "
                 f"{self.precision} ({t.speed.describe()}), seed {cfg.seed}"
                 + (f", resuming at step {t.global_step}" if t.global_step else ""))
 
+    def _schedule_note(self) -> str:
+        cfg, spe = self.cfg, self.loader.steps_per_epoch
+        planned = cfg.total_epochs * spe
+        where = (f"constant to step {decay_start(cfg, spe)}, then linear decay to the end"
+                 if cfg.lr_policy == "linear" else f"the {cfg.lr_policy} policy")
+        return (f"--max-steps {cfg.max_steps} ends the run before its {cfg.total_epochs} "
+                f"epochs ({planned} steps): the learning-rate schedule is fitted into the "
+                f"{cfg.max_steps} steps ({where})")
+
     def train(self) -> TrainResult:
         t = self.trainer
         started = time.perf_counter()
         self._total = self.total_steps()
+        self._fitted = stretch(self.cfg, self.loader.steps_per_epoch) > 1
         self._interval = (time.perf_counter(), 0)
         screen = self.console if self.is_main else Console(file=io.StringIO())
         world = self.dist.world if self.dist else 1
@@ -418,6 +432,8 @@ class TrainingSession:
                 ProgressDisplay(screen, self.quiet, self._total, t.global_step,
                                 self.cfg.batch_size * world) as shown:
             shown.message(self._header())
+            if self._fitted and self.cfg.lr_policy != "constant":
+                shown.message(self._schedule_note())
             done = t.global_step >= self._total
             while not done and t.epoch < self.cfg.total_epochs:
                 done, stopping = self._train_epoch(stop, shown)
@@ -440,6 +456,9 @@ class TrainingSession:
                                                   self.device):
             if bad:
                 self._report_bad(bad)
+            if self._fitted:
+                t.family.set_lr_factor(fitted_lr_factor(self.cfg, t.global_step,
+                                                        self.loader.steps_per_epoch))
             t.train_step(real_a, real_b)
             self._after_step(shown, epoch_text)
             if t.global_step >= self._total:

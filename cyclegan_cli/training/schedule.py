@@ -32,6 +32,27 @@ def lr_factor(cfg: TrainConfig, epoch: int) -> float:
     raise ValueError(f"unknown lr policy {policy!r}; choose one of {', '.join(LR_POLICIES)}")
 
 
+def stretch(cfg: TrainConfig, steps_per_epoch: int) -> float:
+    """Schedule epochs per real epoch: 1, or more when ``--max-steps`` ends the run before its
+    planned epochs and ``lr_fit_steps`` fits the schedule into the steps that run."""
+    planned = cfg.total_epochs * steps_per_epoch
+    if cfg.lr_fit_steps and cfg.max_steps and cfg.max_steps < planned:
+        return planned / cfg.max_steps
+    return 1.0
+
+
+def fitted_lr_factor(cfg: TrainConfig, step: int, steps_per_epoch: int) -> float:
+    """:func:`lr_factor` for the ``step``-th step (0-based) of a run whose schedule is
+    stretched (:func:`stretch`): the policy's epoch is the step's place in the planned
+    epochs, so the whole schedule, decay included, fits into ``--max-steps``."""
+    return lr_factor(cfg, int(step * stretch(cfg, steps_per_epoch) / steps_per_epoch))
+
+
+def decay_start(cfg: TrainConfig, steps_per_epoch: int) -> int:
+    """The step where a stretched linear schedule starts to decay."""
+    return int(cfg.n_epochs * steps_per_epoch / stretch(cfg, steps_per_epoch))
+
+
 def build_scheduler(optimizer: Optimizer, cfg: TrainConfig) -> LambdaLR:
     """A LambdaLR stepped once per epoch that applies :func:`lr_factor`."""
     return LambdaLR(optimizer, lambda epoch: lr_factor(cfg, epoch))

@@ -27,11 +27,12 @@ class Family(ABC):
 
     Class attributes: ``name`` (the ``--model`` value) and ``exports`` (direction -> name of
     the generator network that ``cgan export`` writes for it; the training loop records it in
-    every checkpoint, where export and the torch backend read it).
+    every checkpoint, where export and the torch backend read it). An instance may export
+    others (CycleGAN with ``--ema`` exports its averaged generators).
     """
 
     name: ClassVar[str]
-    exports: ClassVar[dict[str, str]]
+    exports: dict[str, str]  # (class default; an instance may set its own)
 
     def __init__(self, cfg: TrainConfig, device: torch.device, amp: Amp, speed: SpeedPlan,
                  dist: Dist | None = None) -> None:
@@ -85,6 +86,15 @@ class Family(ABC):
         """The current learning rate (of the generators)."""
 
     # -- shared defaults ----------------------------------------------------------------------
+    def set_lr_factor(self, factor: float) -> None:
+        """Every optimiser's rate = its initial rate × ``factor`` (a schedule fitted into
+        ``--max-steps`` sets it before each step; see :func:`~cyclegan_cli.training.schedule.
+        fitted_lr_factor`)."""
+        for opt in vars(self).values():
+            if isinstance(opt, torch.optim.Optimizer):
+                for group in opt.param_groups:
+                    group["lr"] = group.get("initial_lr", self.cfg.lr) * factor
+
     def rank_state(self) -> dict[str, Any]:
         """What each rank of a distributed run keeps of its own besides its random state
         (saved for every rank but 0, whose state is the family's)."""

@@ -5,6 +5,7 @@ for the discriminators."""
 
 from __future__ import annotations
 
+import copy
 import itertools
 from collections.abc import Callable
 from typing import Any
@@ -12,6 +13,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
+from cyclegan_cli.config import generator_options
 from cyclegan_cli.losses import (
     cycle_loss,
     discriminator_terms,
@@ -20,6 +22,7 @@ from cyclegan_cli.losses import (
     identity_loss,
 )
 from cyclegan_cli.models import build_discriminator, build_generator
+from cyclegan_cli.training.augment import translate
 from cyclegan_cli.training.distributed import wrap
 from cyclegan_cli.training.families.base import Family
 from cyclegan_cli.training.pool import ImagePool
@@ -35,20 +38,26 @@ class CycleGANNets(nn.Module):
 
     def __init__(self, cfg: Any) -> None:
         super().__init__()
-        g = dict(ngf=cfg.ngf, norm=cfg.norm, use_dropout=cfg.dropout, init_type=cfg.init_type,
-                 init_gain=cfg.init_gain, residual=cfg.residual)
+        g = generator_options(cfg)
         d = dict(ndf=cfg.ndf, n_layers=cfg.n_layers_D, norm=cfg.norm, init_type=cfg.init_type,
                  init_gain=cfg.init_gain)
         self.G_AB = build_generator(cfg.netG, **g)
         self.G_BA = build_generator(cfg.netG, **g)
         self.D_A = build_discriminator(cfg.netD, **d)
         self.D_B = build_discriminator(cfg.netD, **d)
+        if cfg.ema:  # copies (no random numbers drawn: the four networks are as without)
+            self.G_AB_ema = copy.deepcopy(self.G_AB).requires_grad_(False)
+            self.G_BA_ema = copy.deepcopy(self.G_BA).requires_grad_(False)
 
     def generators(self) -> list[nn.Module]:
         return [self.G_AB, self.G_BA]
 
     def discriminators(self) -> list[nn.Module]:
         return [self.D_A, self.D_B]
+
+
+def _unchanged(x: Tensor) -> Tensor:
+    return x
 
 
 def _set_requires_grad(nets: list[nn.Module], flag: bool) -> None:
@@ -82,6 +91,20 @@ class CycleGAN(Family):
         self.pool_A = ImagePool(cfg.pool_size, seed=seed * 2 + 1)
         self.pool_B = ImagePool(cfg.pool_size, seed=seed * 2 + 2)
         self.use_identity = cfg.lambda_identity > 0
+        self.augment: Callable[[Tensor], Tensor] = translate if cfg.d_augment else _unchanged
+        self.ema_updates = 0
+        if cfg.ema:  # evaluation, best.pt and export use the averaged generators
+            self.exports = {"AtoB": "G_AB_ema", "BtoA": "G_BA_ema"}
+
+    @torch.no_grad()
+    def _update_ema(self) -> None:
+        """Move the averaged generators towards the trained ones (the decay ramps up over the
+        first steps, so early averages are not dominated by the random start)."""
+        self.ema_updates += 1
+        decay = min(self.cfg.ema, (1 + self.ema_updates) / (10 + self.ema_updates))
+        m = self.model
+        for net, avg in ((m.G_AB, m.G_AB_ema), (m.G_BA, m.G_BA_ema)):
+            torch._foreach_lerp_(list(avg.parameters()), list(net.parameters()), 1 - decay)
 
     def build_networks(self) -> nn.Module:
         return CycleGANNets(self.cfg)
@@ -138,8 +161,9 @@ class CycleGAN(Family):
                 if self.use_identity:
                     idt_A, idt_B = G_BA(real_A), G_AB(real_B)
             rec_B = G_AB(fake_A)
-            adv_AB = generator_loss(mode, D_B(fake_B))
-            adv_BA = generator_loss(mode, D_A(fake_A))
+            aug = self.augment
+            adv_AB = generator_loss(mode, D_B(aug(fake_B)))
+            adv_BA = generator_loss(mode, D_A(aug(fake_A)))
             losses_G = [adv_AB, adv_BA,
                         cycle_loss(rec_A, real_A, cfg.lambda_A),
                         cycle_loss(rec_B, real_B, cfg.lambda_B)]
@@ -151,6 +175,8 @@ class CycleGAN(Family):
         loss_G = torch.stack(losses_G).sum()
         self.opt_G.zero_grad(set_to_none=True)
         amp.backward_and_step(loss_G, self.opt_G)
+        if self.cfg.ema:
+            self._update_ema()
         _set_requires_grad(m.discriminators(), True)
 
         # discriminators: real vs. fakes from the history pools, halved as in the reference
@@ -159,11 +185,11 @@ class CycleGAN(Family):
         with amp.autocast():
             D_A, D_B = self.d_nets["D_A"], self.d_nets["D_B"]
             if fuse and pooled_A.shape == real_A.shape and pooled_B.shape == real_B.shape:
-                pred_A = D_A(torch.cat([real_A, pooled_A])).split(n)
-                pred_B = D_B(torch.cat([real_B, pooled_B])).split(n)
+                pred_A = D_A(aug(torch.cat([real_A, pooled_A]))).split(n)
+                pred_B = D_B(aug(torch.cat([real_B, pooled_B]))).split(n)
             else:
-                pred_A = (D_A(real_A), D_A(pooled_A))
-                pred_B = (D_B(real_B), D_B(pooled_B))
+                pred_A = (D_A(aug(real_A)), D_A(aug(pooled_A)))
+                pred_B = (D_B(aug(real_B)), D_B(aug(pooled_B)))
             loss_D_A = sum(discriminator_terms(mode, *pred_A, cfg.label_smoothing)) * 0.5
             loss_D_B = sum(discriminator_terms(mode, *pred_B, cfg.label_smoothing)) * 0.5
         losses_D = [loss_D_A, loss_D_B]
@@ -197,6 +223,7 @@ class CycleGAN(Family):
             "sched_D": self.sched_D.state_dict(),
             "pool_A": self.pool_A.state_dict(),
             "pool_B": self.pool_B.state_dict(),
+            **({"ema_updates": self.ema_updates} if self.cfg.ema else {}),
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
@@ -207,6 +234,7 @@ class CycleGAN(Family):
         self.sched_D.load_state_dict(state["sched_D"])
         self.pool_A.load_state_dict(state["pool_A"], self.device)
         self.pool_B.load_state_dict(state["pool_B"], self.device)
+        self.ema_updates = int(state.get("ema_updates", 0))
 
     def rank_state(self) -> dict[str, Any]:
         return {"pool_A": self.pool_A.state_dict(), "pool_B": self.pool_B.state_dict()}
