@@ -10,6 +10,7 @@ from typer.testing import CliRunner
 
 from cyclegan_cli.cli import app
 from cyclegan_cli.config import RECIPE_FIELDS, RECIPES, TrainConfig, derive_recipe_fields
+from tests.conftest import needs_torch
 
 pytestmark = pytest.mark.torchfree
 
@@ -59,6 +60,7 @@ def test_derive_recipe_fields_follows_recipe_and_generator_unless_given() -> Non
     assert (cfg.residual, cfg.lambda_identity, cfg.ema) == (False, 0.5, 0.5)
 
 
+@needs_torch  # the stubbed trainer lives in a module that imports torch
 @pytest.mark.parametrize(("args", "expected"), [
     ([], RECIPES["standard"]),
     (["--recipe", "reference"], RECIPES["reference"]),
