@@ -47,7 +47,7 @@ RECIPES: dict[str, dict[str, Any]] = {
     "reference": {"residual": False, "lambda_identity": 0.5, "colour_branch": False, "ema": 0.0,
                   "upsample": "transpose", "d_augment": False},
 }
-RECIPE_FIELDS = ("residual", "lambda_identity", "colour_branch", "ema", "upsample", "d_augment")
+RECIPE_FIELDS = tuple(RECIPES["standard"])  # the fields a recipe sets
 RESNET_ONLY = ("residual", "lambda_identity", "colour_branch", "upsample")
 
 
