@@ -33,10 +33,10 @@ import onnxruntime as ort
 import torch
 
 import cyclegan_cli
+from cyclegan_cli.cpu import cpu_count
 from cyclegan_cli.export import export_generator
 from cyclegan_cli.export.quantize import int8_psnr, photo_crops, quantize_int8
 from cyclegan_cli.inference import ModelInfo, load_model
-from cyclegan_cli.inference.session import cpu_count
 from cyclegan_cli.models import build_generator, generator_size_multiple
 
 

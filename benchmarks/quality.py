@@ -59,7 +59,7 @@ import torch
 from PIL import Image, ImageDraw
 
 import cyclegan_cli
-from cyclegan_cli.config import TrainConfig
+from cyclegan_cli.config import QUICK_CPU, TrainConfig
 from cyclegan_cli.data.tasks import TASKS, make_task_dataset
 from cyclegan_cli.evaluation.evaluate import collect_inputs, evaluate
 from cyclegan_cli.export import export_run
@@ -75,8 +75,9 @@ VARIANTS: dict[str, dict[str, object]] = {
 PRESETS = {
     "reference": dict(size=256, load_size=286, netG="resnet_9blocks", ngf=64, ndf=64,
                       netD="n_layers", n_layers_D=3, batch_size=1),
-    "cpu": dict(size=64, load_size=72, netG="resnet_6blocks", ngf=16, ndf=32,
-                netD="n_layers", n_layers_D=2, batch_size=4),
+    # the demo's sizes (config.QUICK_CPU)
+    "cpu": {"size": QUICK_CPU["crop_size"],
+            **{k: v for k, v in QUICK_CPU.items() if k != "crop_size"}},
 }
 
 

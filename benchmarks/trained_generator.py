@@ -51,7 +51,7 @@ def held_out_psnr(model_file: Path, data: Path) -> tuple[float, float]:
 
 def thread_sweep(model_file: Path) -> dict[str, dict[str, float]]:
     """ms per 256² image, plain graph vs CPU rewrite, for 1, 2, 4, ... threads (all CPUs)."""
-    from cyclegan_cli.inference.session import cpu_count
+    from cyclegan_cli.cpu import cpu_count
 
     x = np.random.default_rng(0).random((1, 3, 256, 256), dtype=np.float32) * 2 - 1
     out: dict[str, dict[str, float]] = {}

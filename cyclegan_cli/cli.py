@@ -439,6 +439,9 @@ def translate(
         "-o cover every file exactly once.", show_default=False)] = None,
     provider: ProviderOption = "auto",
     checkpoint: CheckpointOption = "auto",
+    threads: Annotated[int, typer.Option(
+        min=0, help="CPU threads (0 = auto: $OMP_NUM_THREADS where set, else the cores not "
+        "already busy by the load average).")] = 0,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
 ) -> None:
     """Translate images and videos with a trained generator, in either direction.
@@ -461,7 +464,8 @@ def translate(
     plan = TranslationPlan.build(paths, out, fmt=fmt, gif_frames=gif_frames, to_video=to_video,
                                  stabilize=stabilize, shard=shard,
                                  allow_inside_input=allow_inside_input)
-    translator = open_translator(model, direction, backend, provider, checkpoint)
+    translator = open_translator(model, direction, backend, provider, checkpoint,
+                                 threads=threads or None)
     plan.check_writable()  # before any work, not after it
     remove_stale_temporaries(plan.outputs())  # left by a killed earlier run (ours only)
     for note in translator.notes:

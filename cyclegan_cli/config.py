@@ -71,6 +71,19 @@ def derive_recipe_fields(values: dict[str, Any], given: set[str] | frozenset[str
     return values | {k: None for k in RECIPE_FIELDS if k not in given}
 
 
+# Model and crop sizes small enough for a CPU (the `cgan demo` run and the `cpu` preset of
+# benchmarks/quality.py): a resnet_6blocks generator with 16 filters, a 2-layer PatchGAN with
+# 32 (34x34 patches suit 64-pixel crops), batch 4
+QUICK_CPU: dict[str, Any] = {"load_size": 72, "crop_size": 64, "netG": "resnet_6blocks",
+                             "ngf": 16, "ndf": 32, "netD": "n_layers", "n_layers_D": 2,
+                             "batch_size": 4}
+
+
+def quick_cpu_options() -> str:
+    """:data:`QUICK_CPU` as `cgan train` options."""
+    return " ".join(f"--{flag_name(k)} {v}" for k, v in QUICK_CPU.items())
+
+
 def opt(default: Any, help: str, panel: str, *, resumable: bool = False, **extra: Any) -> Any:
     """A dataclass field with CLI help text, the help panel it belongs to, and whether it may
     change when a run is resumed (run length, intervals, device, speed: not the math)."""
@@ -237,6 +250,10 @@ class TrainConfig:
         True, "One generator call over the inputs that share a generator (fake and identity "
         "images at once) and one discriminator call over real and fake images; per-sample "
         "normalisation makes it exact (off with --norm batch).", SPEED, resumable=True)
+    threads: int = opt(
+        0, "CPU threads for the networks (0 = auto: $OMP_NUM_THREADS where set, else the "
+        "cores not already busy by the 1-minute load average, at least 1). Data-loading "
+        "workers (-1) use only the cores left.", SPEED, resumable=True)
 
     # ---------------------------------------------------------------------------------------
     def __post_init__(self) -> None:
@@ -272,6 +289,7 @@ class TrainConfig:
             (self.n_epochs + self.n_epochs_decay > 0,
              "nothing to train: --n-epochs + --n-epochs-decay is 0"),
             (self.max_steps >= 0, "--max-steps must be >= 0"),
+            (self.threads >= 0, "--threads must be >= 0 (0 = auto)"),
             (0.0 <= self.ema < 1.0, "--ema must be in [0, 1)"),
             (self.save_every >= 1 and self.log_every >= 1, "--save-every and --log-every must "
              "be >= 1"),

@@ -16,7 +16,7 @@ from PIL import Image
 from rich.console import Console
 
 from cyclegan_cli.atomic import atomic_open
-from cyclegan_cli.config import TrainConfig
+from cyclegan_cli.config import QUICK_CPU, TrainConfig
 from cyclegan_cli.data.demo import make_demo_dataset
 from cyclegan_cli.data.images import list_images, load_rgb
 from cyclegan_cli.rundir import RunDir, load_generator
@@ -25,8 +25,8 @@ from cyclegan_cli.training.loop import TrainResult, train
 from cyclegan_cli.training.prefetch import to_model_range
 
 DEMO_TRAIN_IMAGES = 200
-DEMO_SIZE = 64
-DEMO_BATCH = 4
+DEMO_SIZE = QUICK_CPU["crop_size"]
+DEMO_BATCH = QUICK_CPU["batch_size"]
 
 
 def demo_config(folder: Path, steps: int, device: str = "cpu", name: str = "golden_hour"
@@ -34,16 +34,14 @@ def demo_config(folder: Path, steps: int, device: str = "cpu", name: str = "gold
     """A small, CPU-friendly configuration for the demo data (64-pixel crops).
 
     It trains with the standard recipe (residual generators that start as the identity and
-    learn the change, a colour branch, no identity loss, EMA weights), which beats the
-    untouched input within the default 1200 steps; the reference recipe needs far longer on
-    this data (docs/benchmarks.md, quality benchmark).
+    learn the change, a colour branch, a light identity loss, EMA weights; config.RECIPES);
+    the reference recipe needs far longer on this data (docs/benchmarks.md, "Training
+    recipe").
     """
     epochs = max(2, math.ceil(steps * DEMO_BATCH / DEMO_TRAIN_IMAGES))
     return TrainConfig(
         dir_a=str(folder / "data" / "trainA"), dir_b=str(folder / "data" / "trainB"),
-        load_size=72, crop_size=DEMO_SIZE, netG="resnet_6blocks", ngf=16, ndf=32,
-        netD="n_layers", n_layers_D=2,  # 34x34 patches suit 64-pixel crops
-        batch_size=DEMO_BATCH,
+        **QUICK_CPU,
         n_epochs=epochs // 2, n_epochs_decay=epochs - epochs // 2, max_steps=steps,
         name=name, runs_dir=str(folder / "runs"), save_every=max(1, epochs // 2),
         log_every=10, device=device, seed=0, cache=True, num_workers=0,

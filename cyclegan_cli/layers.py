@@ -7,9 +7,10 @@ draws it. Data only: nothing here runs.
 from __future__ import annotations
 
 LAYERS: tuple[tuple[str, tuple[str, ...], str], ...] = (
-    ("base", ("errors", "atomic", "config", "shipped", "progress", "text", "layers",
+    ("base", ("errors", "atomic", "config", "cpu", "shipped", "progress", "text", "layers",
               "__init__"),
-     "errors, atomic writes, the typed config, shipped files, printing names, progress"),
+     "errors, atomic writes, the typed config, CPU threads, shipped files, printing names, "
+     "progress"),
     ("data", ("data",), "reading images, preprocessing, the training dataset, sample photos"),
     ("models", ("models",), "generators and discriminators, by name"),
     ("losses", ("losses",), "adversarial, cycle and identity losses, gradient penalty"),

@@ -18,7 +18,13 @@ from pathlib import Path
 import pytest
 
 from cyclegan_cli.config import TrainConfig
+from cyclegan_cli.cpu import cpu_count
 from cyclegan_cli.data.demo import make_demo_dataset
+
+# One thread count for the whole session, so that runs compared with each other round alike:
+# `--threads` auto follows the load average, which moves while the suite runs (torch, not yet
+# imported, reads it too; tests of the auto rule clear it)
+os.environ.setdefault("OMP_NUM_THREADS", str(cpu_count()))
 
 HAS_TORCH = importlib.util.find_spec("torch") is not None
 needs_torch = pytest.mark.skipif(not HAS_TORCH, reason="needs torch (the [train] extra)")

@@ -187,3 +187,27 @@ def test_export_quantize_int8_and_translate_with_it(tmp_path):
                           "--quiet")
     assert result.exit_code == 0, text
     assert Image.open(tmp_path / "o" / "x.png").size == (41, 30)
+
+
+def test_translate_threads_reach_the_session(exported, tmp_path, monkeypatch):
+    from cyclegan_cli.inference import session
+
+    seen: list[int] = []
+    original = session.session_options
+
+    def spy(threads=None):
+        opts = original(threads)
+        seen.append(opts.intra_op_num_threads)
+        return opts
+
+    monkeypatch.setattr(session, "session_options", spy)
+    _, weights = exported
+    Image.new("RGB", (40, 30), (120, 60, 30)).save(tmp_path / "x.png")
+    for given, expected in (("1", 1), ("3", 3)):
+        result, text = invoke("translate", tmp_path / "x.png", "-m", weights / "h2z-AtoB.onnx",
+                              "-o", tmp_path / f"out{given}", "--threads", given, "--quiet")
+        assert result.exit_code == 0, text
+        assert seen[-1] == expected
+    result, text = invoke("translate", tmp_path / "x.png", "-m", weights / "h2z-AtoB.onnx",
+                          "-o", tmp_path / "neg", "--threads", "-1")
+    assert result.exit_code == 2 and "threads" in text

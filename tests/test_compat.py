@@ -36,10 +36,12 @@ def old_run(tmp_path) -> Path:
 
 
 @pytest.fixture
-def one_thread():
-    """The fixture was made with one torch thread (summation order follows the threads)."""
+def one_thread(monkeypatch):
+    """The fixture was made with one torch thread (summation order follows the threads); the
+    old run saved no --threads, so the automatic count (from $OMP_NUM_THREADS) applies."""
     before = torch.get_num_threads()
     torch.set_num_threads(1)
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
     yield
     torch.set_num_threads(before)
 

@@ -8,7 +8,6 @@ would have seen without the interruption.
 
 from __future__ import annotations
 
-import os
 import signal
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -18,6 +17,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
 
+from cyclegan_cli.cpu import cpu_count
 from cyclegan_cli.data.images import list_images, load_rgb
 from cyclegan_cli.data.transforms import Preprocessor
 from cyclegan_cli.errors import DataError, ImageReadError
@@ -201,12 +201,12 @@ def _worker_init(_worker_id: int) -> None:
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
 
 
-def auto_workers(requested: int) -> int:
-    """-1 means: up to 8 workers, leaving one core to the training process."""
+def auto_workers(requested: int, reserved: int = 1) -> int:
+    """-1 means: up to 8 workers on the cores left after ``reserved`` (the training process's
+    own threads: on a CPU run its compute threads, so that workers never oversubscribe)."""
     if requested >= 0:
         return requested
-    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    return max(0, min(8, (cpus or 1) - 1))
+    return max(0, min(8, cpu_count() - reserved))
 
 
 @dataclass
@@ -236,12 +236,14 @@ class Loader:
 def make_loader(
     dataset: UnalignedDataset, *, batch_size: int, seed: int, serial: bool = False,
     num_workers: int = -1, pin_memory: bool = False, rank: int = 0, world: int = 1,
+    reserved_cores: int = 1,
 ) -> Loader:
     """Build the training loader: worker processes, pinned memory, prefetching, static batches.
-    With ``world`` > 1 it yields rank ``rank``'s share of every epoch."""
+    With ``world`` > 1 it yields rank ``rank``'s share of every epoch. ``num_workers`` -1
+    uses the cores left after ``reserved_cores``."""
     sampler = EpochSampler(dataset.sizes, seed, serial, rank, world)
     drop_last = sampler.per_rank >= batch_size
-    workers = auto_workers(num_workers)
+    workers = auto_workers(num_workers, reserved_cores)
     loader = DataLoader(
         dataset,
         batch_size=batch_size,

@@ -13,6 +13,7 @@ from typing import Any
 
 import onnxruntime as ort
 
+from cyclegan_cli.cpu import resolve_threads
 from cyclegan_cli.errors import ModelError
 from cyclegan_cli.inference.metadata import INPUT_NAME, OUTPUT_NAME, ModelInfo
 from cyclegan_cli.inference.providers import (
@@ -23,25 +24,18 @@ from cyclegan_cli.inference.providers import (
 )
 
 
-def cpu_count() -> int:
-    """CPUs this process may run on (affinity-aware; at least 1)."""
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except AttributeError:  # not on Linux
-        return max(1, os.cpu_count() or 1)
-
-
 def best_providers() -> list[Provider]:
     """The best providers this install has (``--provider auto``), always the CPU last."""
     return providers_for("auto")
 
 
 def session_options(threads: int | None = None) -> ort.SessionOptions:
-    """Full graph optimisation, sequential execution, ``threads`` (default: all CPUs)."""
+    """Full graph optimisation, sequential execution, ``threads`` (default: the free cores,
+    :func:`cyclegan_cli.cpu.auto_threads`)."""
     opts = ort.SessionOptions()
     opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-    opts.intra_op_num_threads = threads if threads and threads > 0 else cpu_count()
+    opts.intra_op_num_threads = resolve_threads(threads)
     opts.inter_op_num_threads = 1
     opts.log_severity_level = 3  # errors only
     return opts

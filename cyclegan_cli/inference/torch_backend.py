@@ -12,6 +12,7 @@ from typing import Any
 
 import numpy as np
 
+from cyclegan_cli.cpu import resolve_threads
 from cyclegan_cli.errors import ModelError
 from cyclegan_cli.inference.metadata import ModelInfo
 from cyclegan_cli.rundir import RunDir
@@ -106,8 +107,7 @@ def load_run(run_dir: Path, direction: str = "AtoB", device: str | None = None,
                          "run's exported .onnx (cgan export)") from exc
     from cyclegan_cli.rundir import load_generator, torch_runner
 
-    if threads:
-        torch.set_num_threads(threads)
+    torch.set_num_threads(resolve_threads(threads))
     dev = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
     net, cfg = load_generator(run_dir, direction, checkpoint=chosen, device=dev)
     return torch_runner(net, dev), run_info(cfg, direction, str(chosen)), TorchNormStats(net, dev)

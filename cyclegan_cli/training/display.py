@@ -1,5 +1,5 @@
-"""What a training run shows: a Rich progress bar with the latest losses, or plain log lines
-(``--quiet``, files, CI logs)."""
+"""What a training run shows: a Rich progress bar with the latest losses on a terminal, or
+plain timestamped log lines (``--quiet``, pipes, files, nohup, SLURM, CI logs)."""
 
 from __future__ import annotations
 
@@ -16,17 +16,28 @@ def _format_losses(losses: dict[str, float]) -> str:
     return " ".join(f"{k}={v:.3f}" for k, v in losses.items())
 
 
+def format_duration(seconds: float) -> str:
+    """``H:MM:SS`` (``--`` when unknown), days spelled out past 24 hours."""
+    if not math.isfinite(seconds) or seconds < 0:
+        return "--"
+    days, rest = divmod(int(round(seconds)), 86400)
+    text = f"{rest // 3600}:{rest % 3600 // 60:02d}:{rest % 60:02d}"
+    return f"{days}d {text}" if days else text
+
+
 class ProgressDisplay:
-    """A Rich progress bar, or plain log lines with ``quiet`` (for files and CI logs)."""
+    """A Rich progress bar when the console is a terminal, else one plain line per
+    ``update`` with losses (each ``--log-every`` steps): time stamp, step, epoch, images/s,
+    ETA of the whole run, learning rate and losses, never wrapped or cut."""
 
     def __init__(self, console: Console, quiet: bool, total: int, done: int, batch: int) -> None:
-        self.console, self.quiet, self.total, self.batch = console, quiet, total, batch
+        self.console, self.total, self.batch = console, total, batch
+        self.lines = quiet or not console.is_terminal
         self.progress: Progress | None = None
-        self._last_line = 0.0
         self._last_step = -1
         self._start = time.perf_counter()
         self._start_step = done
-        if not quiet:
+        if not self.lines:
             self.progress = image_progress(console, "[bold]{task.description}", "steps",
                                            per_unit=batch, extra="{task.fields[losses]}")
             self.task = self.progress.add_task("", total=total, completed=done, losses="")
@@ -40,22 +51,32 @@ class ProgressDisplay:
         if self.progress is not None:
             self.progress.stop()
 
+    def eta(self, step: int) -> float:
+        """Seconds left for the whole run at the mean rate since this display started."""
+        done = step - self._start_step
+        if done <= 0:
+            return math.inf
+        return (self.total - step) * (time.perf_counter() - self._start) / done
+
     def update(self, step: int, epoch_text: str, losses: dict[str, float] | None,
-               force_line: bool = False) -> None:
+               lr: float | None = None, images_per_s: float | None = None) -> None:
+        """The bar's position (and losses), or with ``losses`` a log line (once per step)."""
         if self.progress is not None:
             fields = {"losses": _format_losses(losses)} if losses else {}
             self.progress.update(self.task, completed=step, description=epoch_text, **fields)
             return
-        now = time.perf_counter()
-        if step == self._last_step or (not force_line and now - self._last_line < 10.0):
+        if losses is None or step == self._last_step:
             return
-        self._last_line, self._last_step = now, step
-        rate = (step - self._start_step) / max(now - self._start, 1e-9)
-        eta = (self.total - step) / rate if rate > 0 else math.inf
-        eta_text = "--" if math.isinf(eta) else time.strftime("%H:%M:%S", time.gmtime(eta))
-        self.console.print(
-            f"{epoch_text} step {step}/{self.total} {rate * self.batch:.1f} img/s "
-            f"ETA {eta_text} {_format_losses(losses or {})}", highlight=False, soft_wrap=True)
+        self._last_step = step
+        if images_per_s is None:
+            done = step - self._start_step
+            images_per_s = done * self.batch / max(time.perf_counter() - self._start, 1e-9)
+        parts = [time.strftime("%Y-%m-%d %H:%M:%S"), f"step {step}/{self.total}", epoch_text,
+                 f"{images_per_s:.1f} img/s", f"ETA {format_duration(self.eta(step))}"]
+        if lr is not None:
+            parts.append(f"lr {lr:.3g}")
+        self.message(" ".join(parts + [_format_losses(losses)]))
 
     def message(self, text: str) -> None:
+        # soft_wrap: one physical line, whatever the console's width (80 when piped)
         self.console.print(text, highlight=False, soft_wrap=True)

@@ -24,7 +24,8 @@ import torch
 from rich.console import Console
 
 from cyclegan_cli import __version__
-from cyclegan_cli.config import TrainConfig, check_types
+from cyclegan_cli.config import TrainConfig, check_types, quick_cpu_options
+from cyclegan_cli.cpu import resolve_threads
 from cyclegan_cli.data.dataset import Loader, UnalignedDataset, make_loader, resolve_domains
 from cyclegan_cli.data.images import list_images, probe_image
 from cyclegan_cli.data.transforms import Preprocessor
@@ -41,7 +42,7 @@ from cyclegan_cli.models import generator_size_multiple
 from cyclegan_cli.rundir import LossLog, RunDir, load_checkpoint, save_checkpoint
 from cyclegan_cli.text import literal
 from cyclegan_cli.training.device import resolve_device, resolve_precision
-from cyclegan_cli.training.display import ProgressDisplay
+from cyclegan_cli.training.display import ProgressDisplay, format_duration
 from cyclegan_cli.training.distributed import (
     Dist,
     from_main,
@@ -59,6 +60,8 @@ from cyclegan_cli.training.signals import stop_on_signals
 from cyclegan_cli.training.trainer import Trainer
 
 AUTOSAVE_SECONDS = 600.0
+ETA_AFTER_STEPS = 3  # the run's ETA is said once this many steps are done
+CPU_SLOW_SECONDS = 3600.0  # a CPU run with crops over 64² expected to take longer is warned
 N_SAMPLES = 4
 
 
@@ -154,6 +157,10 @@ class TrainingSession:
         self.last_losses: dict[str, float] = {}
         self._total = 0  # steps the run ends at
         self._interval = (time.perf_counter(), 0)  # (start, steps) of the current log interval
+        # the count chosen is saved (config.json): thread counts change the rounding, so a
+        # resumed or repeated run uses the same one unless --threads says otherwise
+        self.threads = cfg.threads = resolve_threads(cfg.threads)
+        torch.set_num_threads(self.threads)
         seed_everything(int(cfg.seed or 0))  # the same initial weights on every rank
         if self.device.type == "cuda" and cfg.preprocess != "none":
             torch.backends.cudnn.benchmark = True
@@ -192,7 +199,8 @@ class TrainingSession:
         return make_loader(dataset, batch_size=cfg.batch_size, seed=int(cfg.seed or 0),
                            serial=cfg.serial_batches, num_workers=cfg.num_workers,
                            pin_memory=self.device.type == "cuda", rank=dist.rank if dist else 0,
-                           world=dist.world if dist else 1)
+                           world=dist.world if dist else 1,
+                           reserved_cores=self.threads if self.device.type == "cpu" else 1)
 
     def _build_evaluator(self) -> Any:
         """``--eval-every``'s scorer, on rank 0 (it checks the held-out folder before any
@@ -407,9 +415,31 @@ class TrainingSession:
         t, cfg = self.trainer, self.cfg
         return (f"run [bold]{literal(self.run.path)}[/]: {cfg.model} ({cfg.recipe} recipe), "
                 f"{len(self.loader.dataset.files[0])} A / {len(self.loader.dataset.files[1])} "
-                f"B images, {self.loader.steps_per_epoch} steps per epoch, {self.device} "
-                f"{self.precision} ({t.speed.describe()}), seed {cfg.seed}"
+                f"B images, {self.loader.steps_per_epoch} steps per epoch, {self._total} steps"
+                f", {self.device} {self.precision} ({t.speed.describe()})"
+                + (f", {self.threads} CPU thread{'s' if self.threads > 1 else ''}"
+                   if self.device.type == "cpu" else "")
+                + f", {self._model_size()}, seed {cfg.seed}"
                 + (f", resuming at step {t.global_step}" if t.global_step else ""))
+
+    def _model_size(self) -> str:
+        nets = list(self.trainer.family.generators().values())
+        params = sum(p.numel() for p in nets[0].parameters()) if nets else 0
+        return f"generator{'s' if len(nets) > 1 else ''} {params / 1e6:.2f} M parameters" + (
+            " each" if len(nets) > 1 else "")
+
+    def _eta_note(self, shown: ProgressDisplay) -> None:
+        """After the first few steps: the time the run will take, and on a CPU with large
+        crops, what would be quicker."""
+        step = self.trainer.global_step
+        eta = shown.eta(step)
+        text = f"about {format_duration(eta)} for the {self._total - step} steps left"
+        if self.device.type == "cpu" and self.cfg.crop_size > 64 and eta > CPU_SLOW_SECONDS:
+            shown.message(f"[yellow]warning:[/] {text} on the CPU at {self.cfg.crop_size}² "
+                          f"crops. For a quick try use small sizes, as `cgan demo` does: "
+                          f"{quick_cpu_options()}; or train on a GPU")
+        else:
+            shown.message(text)
 
     def _schedule_note(self) -> str:
         cfg, spe = self.cfg, self.loader.steps_per_epoch
@@ -426,6 +456,7 @@ class TrainingSession:
         self._total = self.total_steps()
         self._fitted = stretch(self.cfg, self.loader.steps_per_epoch) > 1
         self._interval = (time.perf_counter(), 0)
+        self._first_step = t.global_step
         screen = self.console if self.is_main else Console(file=io.StringIO())
         world = self.dist.world if self.dist else 1
         with stop_on_signals() as stop, \
@@ -482,6 +513,8 @@ class TrainingSession:
             self._log_step(shown, epoch_text)
         elif not self.quiet:
             shown.update(step, epoch_text, None)
+        if step - self._first_step == ETA_AFTER_STEPS:
+            self._eta_note(shown)
         if cfg.sample_every and step % cfg.sample_every == 0:
             self.write_samples(f"step_{step:07d}")
         if cfg.eval_every and step % cfg.eval_every == 0:
@@ -498,11 +531,11 @@ class TrainingSession:
         self._interval = (now, 0)
         self.last_losses = losses
         self._ensure_run_files()
+        world = self.dist.world if self.dist else 1
         if self.log is not None:
-            world = self.dist.world if self.dist else 1
             self.log.write({"step": t.global_step, "epoch": t.epoch + 1, "lr": t.lr,
                             "images_per_s": rate * world, **losses})
-        shown.update(t.global_step, epoch_text, losses)
+        shown.update(t.global_step, epoch_text, losses, lr=t.lr, images_per_s=rate * world)
 
     def _finish_epoch(self, shown: ProgressDisplay, epoch_text: str) -> None:
         """Schedules, checkpoints (a numbered one every ``save_every`` epochs) and samples."""
@@ -511,7 +544,7 @@ class TrainingSession:
         self.save(t.epoch if t.epoch % cfg.save_every == 0 else None)
         if not cfg.sample_every:
             self.write_samples(f"epoch_{t.epoch:04d}")
-        shown.update(t.global_step, epoch_text, self.last_losses, force_line=True)
+        shown.update(t.global_step, epoch_text, None)
 
     def _finish(self) -> None:
         """After the last step: a run stopped mid-epoch by ``--max-steps`` is saved."""
