@@ -286,6 +286,8 @@ def suite(args: argparse.Namespace) -> None:
                    str(args.steps), "--eval-every", str(args.eval_every), "--task", t,
                    "--variant", v, "--seed", str(s), "--n-train", str(args.n_train),
                    "--n-test", str(args.n_test), "--device", args.device, "--out", str(where)]
+        if args.wide:
+            command.append("--wide")
         env = {**os.environ, "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "1")}
         where.mkdir(parents=True)
         with (where.parent / f"{where.name}.log").open("w") as log:
@@ -305,7 +307,7 @@ def suite(args: argparse.Namespace) -> None:
             results[f"{t}|{v}|{s}"] = json.loads(path.read_text())
     table = suite_table(results, tasks, variants, seeds)
     report = {"date": dt.date.today().isoformat(), "command": " ".join(sys.argv),
-              "steps": args.steps, "preset": args.preset, "tasks": tasks,
+              "steps": args.steps, "preset": args.preset, "wide_data": args.wide, "tasks": tasks,
               "variants": {v: variant(v) for v in variants}, "seeds": seeds,
               "wall_seconds": round(time.perf_counter() - started, 1),
               "failed": [f"{t}|{v}|{s}" for (t, v, s), c in codes.items() if c],

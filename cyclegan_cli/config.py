@@ -38,17 +38,21 @@ DATA, MODEL, LOSS, OPTIM, RUN, SPEED = ("Data", "Model", "Losses", "Optimisation
 # What each --recipe sets; a field given explicitly wins. The evidence for "standard" is the
 # known-answer suite in docs/benchmarks.md (benchmarks/quality.py --suite).
 RECIPES: dict[str, dict[str, Any]] = {
-    # residual generators that start as the identity, a light identity loss (0.5 pins them
-    # there, 0 lets the adversarial loss repaint), a per-pixel colour branch, resize-conv
-    # upsampling and an average of the generator weights for eval and export
-    "standard": {"residual": True, "lambda_identity": 0.3, "colour_branch": True, "ema": 0.999,
-                 "upsample": "resize", "d_augment": False},
+    # residual generators that start as the identity, a light identity loss (0.15 x 20 = 3:
+    # more pins them there, none lets the adversarial loss repaint), cycle weights of 20 (the
+    # adversarial loss counts half as much as in the reference, which stops later steps
+    # drifting away from the content), a per-pixel colour branch, resize-conv upsampling and
+    # an average of the generator weights for eval and export
+    "standard": {"residual": True, "lambda_A": 20.0, "lambda_B": 20.0, "lambda_identity": 0.15,
+                 "colour_branch": True, "ema": 0.999, "upsample": "resize", "d_augment": False},
     # the reference CycleGAN's math
-    "reference": {"residual": False, "lambda_identity": 0.5, "colour_branch": False, "ema": 0.0,
-                  "upsample": "transpose", "d_augment": False},
+    "reference": {"residual": False, "lambda_A": 10.0, "lambda_B": 10.0, "lambda_identity": 0.5,
+                  "colour_branch": False, "ema": 0.0, "upsample": "transpose",
+                  "d_augment": False},
 }
 RECIPE_FIELDS = tuple(RECIPES["standard"])  # the fields a recipe sets
-RESNET_ONLY = ("residual", "lambda_identity", "colour_branch", "upsample")
+RESNET_ONLY = ("residual", "lambda_A", "lambda_B", "lambda_identity", "colour_branch",
+               "upsample")
 
 
 def recipe_values(recipe: str, net_g: str) -> dict[str, Any]:
@@ -144,10 +148,10 @@ class TrainConfig:
     dropout: bool = opt(False, "Dropout in the generators.", MODEL)
     recipe: Recipe = opt(
         "standard", "Training recipe: standard (residual generators that start as the "
-        "identity, identity loss 0.3, a per-pixel colour branch, resize-conv upsampling, EMA "
-        "0.999 of the generator weights; measured against the reference on the known-answer "
-        "tasks of docs/benchmarks.md) or reference (the reference CycleGAN's math). Options "
-        "given explicitly win.", MODEL,
+        "identity, cycle weights 20 with identity loss 0.15, a per-pixel colour branch, "
+        "resize-conv upsampling, EMA 0.999 of the generator weights; measured against the "
+        "reference on the known-answer tasks of docs/benchmarks.md) or reference (the "
+        "reference CycleGAN's math). Options given explicitly win.", MODEL,
         legacy="reference")
     residual: bool | None = opt(
         None, "Generators predict a change to the input (tanh(atanh(x) + net(x)), starting "
@@ -172,11 +176,15 @@ class TrainConfig:
         "(saturating BCE), wgangp (Wasserstein + gradient penalty), hinge.",
         LOSS,
     )
-    lambda_A: float = opt(10.0, "Weight of the cycle loss A -> B -> A.", LOSS)
-    lambda_B: float = opt(10.0, "Weight of the cycle loss B -> A -> B.", LOSS)
+    lambda_A: float | None = opt(
+        None, "Weight of the cycle loss A -> B -> A. Default: from --recipe (20 for standard "
+        "with a ResNet generator, else 10 as in the reference).", LOSS)
+    lambda_B: float | None = opt(
+        None, "Weight of the cycle loss B -> A -> B. Default: from --recipe (20 for standard "
+        "with a ResNet generator, else 10).", LOSS)
     lambda_identity: float | None = opt(
         None, "Identity loss weight, relative to the cycle weights (0 disables it). Default: "
-        "from --recipe (0 for standard with a ResNet generator, else 0.5).", LOSS
+        "from --recipe (0.15 for standard with a ResNet generator, else 0.5).", LOSS
     )
     d_augment: bool | None = opt(
         None, "DiffAugment for the discriminators: real and generated images are shifted by "

@@ -51,12 +51,16 @@ def test_quality_suite_runs_every_task_and_keeps_finished_runs(tmp_path: Path) -
     command = [sys.executable, str(ROOT / "benchmarks" / "quality.py"), "--suite", "--steps",
                "2", "--eval-every", "2", "--n-train", "4", "--n-test", "3", "--tasks",
                "golden_hour,canvas", "--seeds", "0", "--jobs", "2", "--out", str(out),
-               "--variants", "reference", "residual-noid"]
+               "--wide", "--variants", "reference", "residual-noid"]
     env = {"OMP_NUM_THREADS": "1", "PATH": "", "PYTHONPATH": str(ROOT)}
     run = subprocess.run(command, capture_output=True, text=True, timeout=600, env=env)
     assert run.returncode == 0, run.stderr[-2000:] + run.stdout[-2000:]
     report = json.loads((out / "suite.json").read_text())
     assert report["failed"] == [] and len(report["runs"]) == 4
+    # --wide reaches every run: the wider training set, the same held-out crops
+    assert report["wide_data"] and all(r["wide_data"] for r in report["runs"].values())
+    readme = next(out.glob("runs/canvas--reference--s0/data-*/README.txt")).read_text()
+    assert "camera.png" in readme and "chelsea.png" in readme
     assert report["variants"]["residual-noid"] == {"recipe": "reference", "residual": True,
                                                    "lambda_identity": 0.0}
     rows = {r["task"]: r for r in report["table"]["rows"]}

@@ -22,20 +22,22 @@ def _recipe(cfg: TrainConfig) -> dict:
 def test_standard_is_the_default_and_reference_is_the_reference_math() -> None:
     assert TrainConfig().recipe == "standard"
     assert _recipe(TrainConfig()) == RECIPES["standard"]
-    assert RECIPES["standard"] == {"residual": True, "lambda_identity": 0.3,
-                                   "colour_branch": True, "ema": 0.999, "upsample": "resize",
-                                   "d_augment": False}
+    assert RECIPES["standard"] == {"residual": True, "lambda_A": 20.0, "lambda_B": 20.0,
+                                   "lambda_identity": 0.15, "colour_branch": True,
+                                   "ema": 0.999, "upsample": "resize", "d_augment": False}
     reference = TrainConfig(recipe="reference")
-    assert _recipe(reference) == {"residual": False, "lambda_identity": 0.5,
-                                  "colour_branch": False, "ema": 0.0, "upsample": "transpose",
-                                  "d_augment": False}
+    assert _recipe(reference) == {"residual": False, "lambda_A": 10.0, "lambda_B": 10.0,
+                                  "lambda_identity": 0.5, "colour_branch": False, "ema": 0.0,
+                                  "upsample": "transpose", "d_augment": False}
+    assert TrainConfig(lambda_A=5.0).lambda_A == 5.0 and TrainConfig(lambda_A=5.0).lambda_B == 20
     assert TrainConfig(recipe="reference", lambda_identity=0.0).lambda_identity == 0.0
     assert TrainConfig(ema=0.0).ema == 0.0 and TrainConfig(ema=0.0).residual is True
 
 
 def test_a_unet_under_the_standard_recipe_keeps_what_it_can() -> None:
     cfg = TrainConfig(netG="unet_256").validate()  # residual needs a ResNet: not an error
-    assert _recipe(cfg) == {"residual": False, "lambda_identity": 0.5, "colour_branch": False,
+    assert _recipe(cfg) == {"residual": False, "lambda_A": 10.0, "lambda_B": 10.0,
+                            "lambda_identity": 0.5, "colour_branch": False,
                             "ema": 0.999, "upsample": "transpose",
                             "d_augment": RECIPES["standard"]["d_augment"]}
 
@@ -47,6 +49,7 @@ def test_an_old_run_without_a_recipe_keeps_the_reference_math() -> None:
     assert cfg.upsample == "transpose"
     cfg = TrainConfig.from_dict({"residual": True, "lambda_identity": 0.0})
     assert cfg.residual and not cfg.colour_branch and cfg.ema == 0.0
+    assert (cfg.lambda_A, cfg.lambda_B) == (10.0, 10.0)
 
 
 def test_derive_recipe_fields_follows_recipe_and_generator_unless_given() -> None:
@@ -57,7 +60,7 @@ def test_derive_recipe_fields_follows_recipe_and_generator_unless_given() -> Non
     fresh = derive_recipe_fields(TrainConfig().to_dict(), {"netG", "ema"}) | {
         "netG": "unet_128", "ema": 0.5}
     cfg = TrainConfig.from_dict(fresh)
-    assert (cfg.residual, cfg.lambda_identity, cfg.ema) == (False, 0.5, 0.5)
+    assert (cfg.residual, cfg.lambda_A, cfg.lambda_identity, cfg.ema) == (False, 10.0, 0.5, 0.5)
 
 
 @needs_torch  # the stubbed trainer lives in a module that imports torch
@@ -68,8 +71,9 @@ def test_derive_recipe_fields_follows_recipe_and_generator_unless_given() -> Non
      RECIPES["reference"] | {"residual": True, "lambda_identity": 0.0}),
     (["--no-colour-branch", "--ema", "0"], RECIPES["standard"] | {"colour_branch": False,
                                                                   "ema": 0.0}),
-    (["--net-g", "unet_128"], {"residual": False, "lambda_identity": 0.5,
-                                "colour_branch": False, "ema": 0.999, "upsample": "transpose",
+    (["--net-g", "unet_128"], {"residual": False, "lambda_A": 10.0, "lambda_B": 10.0,
+                                "lambda_identity": 0.5, "colour_branch": False, "ema": 0.999,
+                                "upsample": "transpose",
                                 "d_augment": RECIPES["standard"]["d_augment"]}),
     (["--upsample", "transpose"], RECIPES["standard"] | {"upsample": "transpose"}),
 ])
