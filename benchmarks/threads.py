@@ -4,9 +4,8 @@ For each background load (0, 1, ... busy processes, each spinning on one core) a
 ``--threads`` value (the given counts and ``auto``), a fresh process trains the demo's sizes
 (config.QUICK_CPU, 64² crops) and reports seconds per step: a run of 2 + ``--steps`` steps
 less a run of 2, so set-up and warm-up cancel out. ``auto`` is what `cgan train` does by
-default: ``$OMP_NUM_THREADS`` is unset for it, so it counts the cores the load average leaves
-free; the script waits ``--settle`` seconds after starting the load so that the 1-minute
-load average sees it.
+default: ``$OMP_NUM_THREADS`` is unset for it, so it counts the cores that are idle when it
+starts (cyclegan_cli/cpu.py); the script waits ``--settle`` seconds after starting the load.
 
     python benchmarks/threads.py --out bench-threads
 
@@ -60,7 +59,7 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=10)
     parser.add_argument("--threads", default="1,2", help="counts to try besides auto")
     parser.add_argument("--loads", default="0,1", help="busy background processes")
-    parser.add_argument("--settle", type=float, default=75.0,
+    parser.add_argument("--settle", type=float, default=3.0,
                         help="seconds between starting the load and measuring")
     parser.add_argument("--out", default="bench-threads")
     args = parser.parse_args()

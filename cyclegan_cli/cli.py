@@ -441,7 +441,7 @@ def translate(
     checkpoint: CheckpointOption = "auto",
     threads: Annotated[int, typer.Option(
         min=0, help="CPU threads (0 = auto: $OMP_NUM_THREADS where set, else the cores not "
-        "already busy by the load average).")] = 0,
+        "busy when it starts).")] = 0,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
 ) -> None:
     """Translate images and videos with a trained generator, in either direction.

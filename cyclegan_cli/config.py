@@ -260,7 +260,7 @@ class TrainConfig:
         "normalisation makes it exact (off with --norm batch).", SPEED, resumable=True)
     threads: int = opt(
         0, "CPU threads for the networks (0 = auto: $OMP_NUM_THREADS where set, else the "
-        "cores not already busy by the 1-minute load average, at least 1). Data-loading "
+        "cores that are idle when the run starts, at least 1). Data-loading "
         "workers (-1) use only the cores left.", SPEED, resumable=True)
 
     # ---------------------------------------------------------------------------------------

@@ -22,7 +22,7 @@ from cyclegan_cli.cpu import cpu_count
 from cyclegan_cli.data.demo import make_demo_dataset
 
 # One thread count for the whole session, so that runs compared with each other round alike:
-# `--threads` auto follows the load average, which moves while the suite runs (torch, not yet
+# `--threads` auto follows how busy the cores are, which moves while the suite runs (torch, not yet
 # imported, reads it too; tests of the auto rule clear it)
 os.environ.setdefault("OMP_NUM_THREADS", str(cpu_count()))
 

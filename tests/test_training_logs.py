@@ -98,12 +98,26 @@ def test_auto_threads_leave_busy_cores_alone(monkeypatch) -> None:
     monkeypatch.setattr(cpu, "cpu_count", lambda: 8)
     for load, threads in ((0.0, 8), (0.4, 8), (2.6, 5), (7.9, 1), (30.0, 1)):
         monkeypatch.setattr(cpu, "busy_cores", lambda load=load: load)
+        cpu._free_cores.cache_clear()
         assert cpu.auto_threads() == threads, load
     assert cpu.resolve_threads(3) == 3 and cpu.resolve_threads(0) == 1
     monkeypatch.setenv("OMP_NUM_THREADS", "2")
     assert cpu.auto_threads() == 2 and cpu.resolve_threads(None) == 2
     monkeypatch.setenv("OMP_NUM_THREADS", "lots")
     assert cpu.auto_threads() == 1  # ignored; the load (30) leaves one
+    cpu._free_cores.cache_clear()
+
+
+def test_busy_cores_sees_a_process_spinning_now() -> None:
+    from cyclegan_cli import cpu
+
+    spinner = subprocess.Popen([sys.executable, "-c", "while True: pass"])
+    try:
+        time.sleep(0.5)
+        assert cpu.busy_cores(window=0.5) >= 0.6  # one core's worth, whatever else runs
+    finally:
+        spinner.kill()
+        spinner.wait()
 
 
 def test_the_thread_count_is_saved_and_workers_use_only_the_cores_left(tiny_data, tmp_path,
