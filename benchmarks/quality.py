@@ -73,20 +73,17 @@ VARIANTS: dict[str, dict[str, object]] = {
     "residual-noid": {"recipe": "reference", "residual": True, "lambda_identity": 0.0},
 }
 PRESETS = {
-    "reference": dict(size=256, load_size=286, netG="resnet_9blocks", ngf=64, ndf=64,
+    "reference": dict(crop_size=256, load_size=286, netG="resnet_9blocks", ngf=64, ndf=64,
                       netD="n_layers", n_layers_D=3, batch_size=1),
-    # the demo's sizes (config.QUICK_CPU)
-    "cpu": {"size": QUICK_CPU["crop_size"],
-            **{k: v for k, v in QUICK_CPU.items() if k != "crop_size"}},
+    "cpu": dict(QUICK_CPU),  # the demo's sizes
 }
 
 
 def config(preset: str, data: Path, out: Path, steps: int, eval_every: int, device: str,
            n_train: int, seed: int, overrides: dict[str, object]) -> TrainConfig:
-    p = dict(PRESETS[preset])
-    size = int(p.pop("size"))
+    p = PRESETS[preset]
     epochs = max(2, math.ceil(steps * int(p["batch_size"]) / n_train))
-    values = dict(dir_a=str(data / "trainA"), dir_b=str(data / "trainB"), crop_size=size,
+    values = dict(dir_a=str(data / "trainA"), dir_b=str(data / "trainB"),
                   n_epochs=epochs // 2, n_epochs_decay=epochs - epochs // 2,
                   max_steps=steps, name=f"quality-{preset}", runs_dir=str(out / "runs"),
                   save_every=10_000, log_every=50, device=device, seed=seed, cache=True,
@@ -164,7 +161,7 @@ def main() -> None:
         return
 
     out = Path(args.out)
-    size = int(PRESETS[args.preset]["size"])
+    size = int(PRESETS[args.preset]["crop_size"])
     data = out / f"data-{args.task}-{size}{'-wide' if args.wide else ''}"
     if not (data / "README.txt").exists():
         make_task_dataset(data, args.task, size=size, n_train=args.n_train, n_test=args.n_test,

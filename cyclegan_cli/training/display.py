@@ -31,7 +31,7 @@ class ProgressDisplay:
     ETA of the whole run, learning rate and losses, never wrapped or cut."""
 
     def __init__(self, console: Console, quiet: bool, total: int, done: int, batch: int) -> None:
-        self.console, self.total, self.batch = console, total, batch
+        self.console, self.total = console, total
         self.lines = quiet or not console.is_terminal
         self.progress: Progress | None = None
         self._last_step = -1
@@ -68,11 +68,10 @@ class ProgressDisplay:
         if losses is None or step == self._last_step:
             return
         self._last_step = step
-        if images_per_s is None:
-            done = step - self._start_step
-            images_per_s = done * self.batch / max(time.perf_counter() - self._start, 1e-9)
-        parts = [time.strftime("%Y-%m-%d %H:%M:%S"), f"step {step}/{self.total}", epoch_text,
-                 f"{images_per_s:.1f} img/s", f"ETA {format_duration(self.eta(step))}"]
+        parts = [time.strftime("%Y-%m-%d %H:%M:%S"), f"step {step}/{self.total}", epoch_text]
+        if images_per_s is not None:
+            parts.append(f"{images_per_s:.1f} img/s")
+        parts.append(f"ETA {format_duration(self.eta(step))}")
         if lr is not None:
             parts.append(f"lr {lr:.3g}")
         self.message(" ".join(parts + [_format_losses(losses)]))

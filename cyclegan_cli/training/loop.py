@@ -24,7 +24,7 @@ import torch
 from rich.console import Console
 
 from cyclegan_cli import __version__
-from cyclegan_cli.config import TrainConfig, check_types, quick_cpu_options
+from cyclegan_cli.config import QUICK_CPU, TrainConfig, check_types, quick_cpu_options
 from cyclegan_cli.cpu import resolve_threads
 from cyclegan_cli.data.dataset import Loader, UnalignedDataset, make_loader, resolve_domains
 from cyclegan_cli.data.images import list_images, probe_image
@@ -61,7 +61,7 @@ from cyclegan_cli.training.trainer import Trainer
 
 AUTOSAVE_SECONDS = 600.0
 ETA_AFTER_STEPS = 3  # the run's ETA is said once this many steps are done
-CPU_SLOW_SECONDS = 3600.0  # a CPU run with crops over 64² expected to take longer is warned
+CPU_SLOW_SECONDS = 3600.0  # a CPU run with larger crops than QUICK_CPU's taking longer is warned
 N_SAMPLES = 4
 
 
@@ -434,7 +434,8 @@ class TrainingSession:
         step = self.trainer.global_step
         eta = shown.eta(step)
         text = f"about {format_duration(eta)} for the {self._total - step} steps left"
-        if self.device.type == "cpu" and self.cfg.crop_size > 64 and eta > CPU_SLOW_SECONDS:
+        if (self.device.type == "cpu" and self.cfg.crop_size > QUICK_CPU["crop_size"]
+                and eta > CPU_SLOW_SECONDS):
             shown.message(f"[yellow]warning:[/] {text} on the CPU at {self.cfg.crop_size}² "
                           f"crops. For a quick try use small sizes, as `cgan demo` does: "
                           f"{quick_cpu_options()}; or train on a GPU")
