@@ -98,9 +98,17 @@ def atomic_open(path: str | os.PathLike, mode: str = "wb") -> Iterator[IO]:
 
 
 def atomic_write(path: str | os.PathLike, writer: Callable[[IO], None], mode: str = "wb") -> None:
-    """Call ``writer(fh)`` on a temporary file and atomically move it to ``path``."""
-    with atomic_open(path, mode) as fh:
-        writer(fh)
+    """Call ``writer(fh)`` on a temporary file and atomically move it to ``path``. Should the
+    folder be deleted while it writes (a run folder removed under a running job), it is made
+    again and the file written once more."""
+    try:
+        with atomic_open(path, mode) as fh:
+            writer(fh)
+    except FileNotFoundError:
+        if Path(path).parent.is_dir():
+            raise
+        with atomic_open(path, mode) as fh:
+            writer(fh)
 
 
 def atomic_write_text(path: str | os.PathLike, text: str) -> None:

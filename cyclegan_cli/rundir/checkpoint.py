@@ -7,7 +7,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from cyclegan_cli.atomic import atomic_open
+from cyclegan_cli.atomic import atomic_write
 from cyclegan_cli.errors import CheckpointError
 
 FORMAT = "cyclegan-cli/checkpoint/1"
@@ -18,8 +18,7 @@ def save_checkpoint(path: str | os.PathLike[str], state: dict[str, Any]) -> None
     import torch
 
     state = {"format": FORMAT, **state}
-    with atomic_open(path, "wb") as fh:
-        torch.save(state, fh)
+    atomic_write(path, lambda fh: torch.save(state, fh))
 
 
 def load_checkpoint(path: str | os.PathLike[str], map_location: Any = "cpu") -> dict[str, Any]:

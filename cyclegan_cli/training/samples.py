@@ -8,7 +8,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from cyclegan_cli.atomic import atomic_open
+from cyclegan_cli.atomic import atomic_write
 
 
 def to_uint8(batch: torch.Tensor) -> np.ndarray:
@@ -27,5 +27,5 @@ def save_grid(path: Path, rows: list[list[torch.Tensor]]) -> None:
     width = max(line.shape[1] for line in lines)
     grid = np.concatenate([np.pad(line, ((0, 0), (0, width - line.shape[1]), (0, 0)))
                            for line in lines], axis=0)
-    with atomic_open(path, "wb") as fh:
-        Image.fromarray(grid).save(fh, format="PNG")
+    image = Image.fromarray(grid)
+    atomic_write(path, lambda fh: image.save(fh, format="PNG"))
