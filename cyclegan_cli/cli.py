@@ -592,6 +592,26 @@ def doctor(
         raise typer.Exit(1)
 
 
+@app.command("report", no_args_is_help=True)
+@handle_errors
+def report_command(
+    run: Annotated[Path, typer.Argument(help="A run folder (runs/NAME).")],
+) -> None:
+    """Rebuild a run's report.html from its files: loss curves, learning rate, images/s, the
+    held-out scores, the sample grids, the best checkpoint and the config.
+
+    Training writes it and keeps it current; this rebuilds it, e.g. after copying a run or
+    for a run from before reports existed. One self-contained file: open it in any browser.
+    """
+    from cyclegan_cli.rundir import RunDir
+    from cyclegan_cli.rundir.report import write_report
+
+    folder = RunDir(run)
+    if not folder.is_run():
+        raise CganError(f"not a run folder (no {folder.config.name}): {run}")
+    typer.echo(printable(write_report(folder)))
+
+
 @app.command("eval", no_args_is_help=True)
 @handle_errors
 def eval_command(

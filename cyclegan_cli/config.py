@@ -240,6 +240,9 @@ class TrainConfig:
                                   "score PSNR; without it, cycle PSNR A->B->A.", RUN,
                                   resumable=True)
     eval_max: int = opt(50, "Evaluate at most this many held-out images.", RUN, resumable=True)
+    tensorboard: bool = opt(False, "Also write TensorBoard event files to runs/NAME/tensorboard/ "
+                            "(needs: pip install 'cyclegan-cli[tensorboard]').", RUN,
+                            resumable=True)
     device: str = opt("auto", "auto (cuda, then mps, then cpu), cpu, cuda, cuda:1, mps.", RUN,
                       resumable=True)
     precision: Precision = opt("auto", "Arithmetic: auto (bf16 on CUDA, else fp32), fp32, bf16, "

@@ -3,7 +3,9 @@ for a missing one, and what this environment has (``cgan doctor``).
 
 The extras (pyproject.toml): ``[cpu]`` ONNX Runtime for the CPU, ``[gpu]`` ONNX Runtime with
 CUDA (the two replace each other's files: install one), ``[train]`` torch, for training, export
-and the demo. The base install without them lists models and makes sample photos.
+and the demo, ``[metrics]`` the standard FID/KID (torch-fidelity) and LPIPS, ``[tensorboard]``
+TensorBoard event files from training. The base install without them lists models and makes
+sample photos.
 """
 
 from __future__ import annotations
@@ -28,6 +30,9 @@ EXTRAS: dict[str, tuple[str, str]] = {
     "onnx": ("reading model files", f"pip install --force-reinstall '{DIST}'"),
     "skimage": ("sample photos and SSIM", f"pip install --force-reinstall '{DIST}'"),
     "imageio_ffmpeg": ("video", f"pip install --force-reinstall '{DIST}'"),
+    "tensorboard": ("--tensorboard", f"pip install '{DIST}[tensorboard]'"),
+    "torch_fidelity": ("FID and KID", f"pip install '{DIST}[metrics]'"),
+    "lpips": ("LPIPS", f"pip install '{DIST}[metrics]'"),
 }
 
 

@@ -190,7 +190,8 @@ def test_resumable_fields_are_marked_on_the_fields() -> None:
     assert set(resumable_fields()) == {  # run length, intervals, device, speed: not the math
         "n_epochs", "n_epochs_decay", "max_steps", "save_every", "sample_every", "log_every",
         "num_workers", "device", "precision", "cache", "eval_every", "eval_a", "eval_target",
-        "eval_max", "compile", "channels_last", "fused_adam", "fuse_calls", "threads"}
+        "eval_max", "compile", "channels_last", "fused_adam", "fuse_calls", "threads",
+        "tensorboard"}
     assert not is_resumable("netG") and not is_resumable("model")
 
 

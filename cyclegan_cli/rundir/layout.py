@@ -1,5 +1,6 @@
-"""Where a run's files are: ``config.json``, ``losses.csv``, ``eval.csv``, ``samples/`` and
-``checkpoints/latest.pt | best.pt | epoch_NNNN.pt``. Every other module asks :class:`RunDir`."""
+"""Where a run's files are: ``config.json``, ``losses.csv``, ``eval.csv``, ``report.html``,
+``samples/``, ``tensorboard/`` and ``checkpoints/latest.pt | best.pt | epoch_NNNN.pt``. Every
+other module asks :class:`RunDir`."""
 
 from __future__ import annotations
 
@@ -12,6 +13,8 @@ from cyclegan_cli.errors import CganError
 CONFIG_FILE = "config.json"
 LOSS_FILE = "losses.csv"
 EVAL_FILE = "eval.csv"
+REPORT_FILE = "report.html"
+TENSORBOARD_DIR = "tensorboard"
 CHECKPOINTS = ("latest", "best")  # the named checkpoints (besides the numbered ones)
 AUTO = "auto"  # best.pt where --eval-every kept one, else latest.pt
 CHECKPOINT_HELP = ("Runs: auto (best.pt where --eval-every kept one, else latest.pt), best, "
@@ -38,6 +41,15 @@ class RunDir:
     @property
     def evals(self) -> Path:
         return self.path / EVAL_FILE
+
+    @property
+    def report(self) -> Path:
+        return self.path / REPORT_FILE
+
+    @property
+    def tensorboard(self) -> Path:
+        """TensorBoard's event files (``--tensorboard``)."""
+        return self.path / TENSORBOARD_DIR
 
     @property
     def samples(self) -> Path:

@@ -13,7 +13,6 @@ the untouched input (the identity baseline) where there is one. With more held-o
 
 from __future__ import annotations
 
-import csv
 import math
 import random
 import time
@@ -30,9 +29,7 @@ from cyclegan_cli.inference.metadata import ModelInfo
 from cyclegan_cli.inference.translator import Translator
 from cyclegan_cli.models import generator_size_multiple
 from cyclegan_cli.rundir import RunDir, torch_runner
-
-COLUMNS = ["step", "epoch", "seconds", "metric", "value", "identity", "ssim", "identity_ssim",
-           "images", "failed", "median", "identity_median"]
+from cyclegan_cli.rundir.evallog import COLUMNS, best_row, read_rows, score
 
 
 @dataclass
@@ -97,21 +94,13 @@ class TrainingEvaluator:
         self._load(self._rows())
 
     def _rows(self) -> list[dict[str, str]]:
-        if not self.csv.exists():
-            return []
-        with self.csv.open(newline="") as fh:
-            return list(csv.DictReader(fh))
+        return read_rows(self.csv)
 
     def _load(self, rows: list[dict[str, str]]) -> None:
         """Best score and training time so far from eval.csv's rows (a resumed run keeps
-        its best, and its curve's time axis continues). Rows from before the median column
-        count by their mean."""
-        values = [float(r.get("median") or r["value"]) for r in rows
-                  if r.get("metric") == self.metric and r.get("value")]
-        baselines = [float(r["identity_median"]) if r.get("identity_median") else -math.inf
-                     for r in rows if r.get("metric") == self.metric and r.get("value")]
-        self.best = max((v for v, b in zip(values, baselines, strict=True) if v > b),
-                        default=-math.inf)  # only rows above the untouched input were kept
+        its best, and its curve's time axis continues)."""
+        best = best_row(rows, self.metric)
+        self.best = score(best) if best else -math.inf
         self.offset = float(rows[-1].get("seconds") or 0.0) if rows else 0.0
 
     def resume_at(self, step: int) -> None:

@@ -52,6 +52,7 @@ from cyclegan_cli.training.distributed import (
     weights_digest,
 )
 from cyclegan_cli.training.families import FAMILIES
+from cyclegan_cli.training.live_report import LiveReport
 from cyclegan_cli.training.prefetch import device_batches, to_model_range
 from cyclegan_cli.training.samples import save_grid
 from cyclegan_cli.training.schedule import decay_start, fitted_lr_factor, stretch
@@ -174,6 +175,12 @@ class TrainingSession:
             torch.manual_seed(int(cfg.seed or 0) + 1_000_003 * dist.rank)  # own dropout masks
         self.samples: list[tuple[torch.Tensor, torch.Tensor]] = []
         self.log: LossLog | None = None
+        self.report = LiveReport(self.run, self._warn)
+        self.tensorboard: Any = None
+        if cfg.tensorboard:  # every rank checks, so none waits for one that stopped
+            from cyclegan_cli.training.tensorboard import check_available
+
+            check_available()
         if self.is_main:
             self._open_outputs(dataset, resumed=state is not None)
         self.last_save = time.monotonic()
@@ -250,6 +257,10 @@ class TrainingSession:
             self.run.remove_stale_temporaries()
         self.run.create(self.cfg.to_json())  # (re)written: resumable options may have changed
         self.samples = self._sample_inputs(dataset)
+        if self.cfg.tensorboard:
+            from cyclegan_cli.training.tensorboard import TensorBoardLog
+
+            self.tensorboard = TensorBoardLog(self.run, self.cfg, self.trainer.global_step)
         self.log = LossLog(self.run.losses, self.trainer.loss_names,
                            resume_step=self.trainer.global_step if resumed else None)
 
@@ -292,6 +303,8 @@ class TrainingSession:
         outlive epochs, so nothing else would)."""
         if self.log is not None:
             self.log.close()
+        if self.tensorboard is not None:
+            self.tensorboard.close()
         self.loader.close()
 
     # -- what happens along the way ----------------------------------------------------------
@@ -300,8 +313,17 @@ class TrainingSession:
             return None
         rows = [self.trainer.sample_row(real_a, real_b) for real_a, real_b in self.samples]
         path = self.run.sample(tag)
-        save_grid(path, rows)
+        save_grid(path, rows, self.trainer.family.sample_columns)
+        if self.tensorboard is not None:
+            self.tensorboard.grid(self.trainer.global_step, path)
         return path
+
+    def _warn(self, text: str) -> None:
+        self.console.print(f"[yellow]warning:[/] {literal(text)}", highlight=False,
+                           soft_wrap=True)
+
+    def _status(self) -> str:
+        return f"training, {self._total} steps planned"
 
     def _check_finite(self, losses: dict[str, float] | None = None) -> None:
         bad = [k for k, v in (losses or {}).items() if not math.isfinite(v)]
@@ -394,6 +416,10 @@ class TrainingSession:
                        if result.identity_median is not None
                        and not result.median > result.identity_median else "")
             shown.message(f"eval at step {result.step}: {result.describe()}{verdict}")
+            if self.tensorboard is not None:
+                self.tensorboard.evaluation(result.step, result.metric, result.value,
+                                            result.median, result.identity_median)
+            self.report.refresh(self._status(), force=True)
 
     def _decide(self, stop: threading.Event, step: int) -> tuple[bool, bool]:
         """(stop now, save now). Under torchrun every rank takes rank 0's decision, at
@@ -464,6 +490,10 @@ class TrainingSession:
                 ProgressDisplay(screen, self.quiet, self._total, t.global_step,
                                 self.cfg.batch_size * world) as shown:
             shown.message(self._header())
+            if self.is_main:
+                self.report.refresh(self._status(), force=True)
+                shown.message(f"report: {literal(self.run.report)} (refreshed as it trains; "
+                              f"rebuild with cgan report {literal(self.run.path)})")
             if self._fitted and self.cfg.lr_policy != "constant":
                 shown.message(self._schedule_note())
             done = t.global_step >= self._total
@@ -471,10 +501,13 @@ class TrainingSession:
                 done, stopping = self._train_epoch(stop, shown)
                 if stopping:
                     self.save()
+                    self._final_report(f"stopped; continue with cgan train --resume "
+                                       f"{self.run.path}")
                     raise TrainingInterrupted(
                         f"stopped at step {t.global_step}; saved {self.run.latest}. "
                         f"Continue with: cgan train --resume {self.run.path}")
             self._finish()
+            self._final_report("finished")
         return TrainResult(self.run.path, t.global_step, t.epoch, str(self.device),
                            self.precision, self.bad_files, self.last_losses,
                            time.perf_counter() - started, self.is_main)
@@ -537,6 +570,10 @@ class TrainingSession:
             self.log.write({"step": t.global_step, "epoch": t.epoch + 1, "lr": t.lr,
                             "images_per_s": rate * world, **losses})
         shown.update(t.global_step, epoch_text, losses, lr=t.lr, images_per_s=rate * world)
+        if self.tensorboard is not None:
+            self.tensorboard.scalars(t.global_step, losses, t.lr, rate * world)
+        if self.is_main:
+            self.report.refresh(self._status())
 
     def _finish_epoch(self, shown: ProgressDisplay, epoch_text: str) -> None:
         """Schedules, checkpoints (a numbered one every ``save_every`` epochs) and samples."""
@@ -546,6 +583,12 @@ class TrainingSession:
         if not cfg.sample_every:
             self.write_samples(f"epoch_{t.epoch:04d}")
         shown.update(t.global_step, epoch_text, None)
+
+    def _final_report(self, status: str) -> None:
+        if self.is_main:
+            if self.tensorboard is not None:
+                self.tensorboard.flush()
+            self.report.refresh(status, live=False, force=True)
 
     def _finish(self) -> None:
         """After the last step: a run stopped mid-epoch by ``--max-steps`` is saved."""

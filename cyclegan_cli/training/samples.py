@@ -7,8 +7,10 @@ from pathlib import Path
 import numpy as np
 import torch
 from PIL import Image
+from PIL.PngImagePlugin import PngInfo
 
 from cyclegan_cli.atomic import atomic_write
+from cyclegan_cli.rundir.report import CAPTION_KEY, COLUMN_SEPARATOR
 
 
 def to_uint8(batch: torch.Tensor) -> np.ndarray:
@@ -17,9 +19,10 @@ def to_uint8(batch: torch.Tensor) -> np.ndarray:
     return x.permute(0, 2, 3, 1).cpu().numpy()
 
 
-def save_grid(path: Path, rows: list[list[torch.Tensor]]) -> None:
+def save_grid(path: Path, rows: list[list[torch.Tensor]], columns: tuple[str, ...] = ()) -> None:
     """Write a PNG grid: each row lists 1xCxHxW images shown left to right (sizes may differ;
-    smaller tiles are padded with black)."""
+    smaller tiles are padded with black). ``columns`` names them, in the PNG's
+    ``Description`` text (which the run report shows)."""
     tiles = [[to_uint8(t)[0] for t in row] for row in rows]
     height = max(t.shape[0] for row in tiles for t in row)
     lines = [np.concatenate([np.pad(t, ((0, height - t.shape[0]), (0, 0), (0, 0)))
@@ -28,4 +31,7 @@ def save_grid(path: Path, rows: list[list[torch.Tensor]]) -> None:
     grid = np.concatenate([np.pad(line, ((0, 0), (0, width - line.shape[1]), (0, 0)))
                            for line in lines], axis=0)
     image = Image.fromarray(grid)
-    atomic_write(path, lambda fh: image.save(fh, format="PNG"))
+    info = PngInfo()
+    if columns:
+        info.add_itxt(CAPTION_KEY, COLUMN_SEPARATOR.join(columns))
+    atomic_write(path, lambda fh: image.save(fh, format="PNG", pnginfo=info))

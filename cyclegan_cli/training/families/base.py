@@ -33,6 +33,7 @@ class Family(ABC):
 
     name: ClassVar[str]
     exports: dict[str, str]  # (class default; an instance may set its own)
+    sample_columns: ClassVar[tuple[str, ...]]  # what :meth:`sample_row` returns, left to right
 
     def __init__(self, cfg: TrainConfig, device: torch.device, amp: Amp, speed: SpeedPlan,
                  dist: Dist | None = None) -> None:

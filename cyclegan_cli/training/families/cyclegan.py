@@ -71,6 +71,7 @@ class CycleGAN(Family):
 
     name = "cyclegan"
     exports = {"AtoB": "G_AB", "BtoA": "G_BA"}
+    sample_columns = ("real A", "A→B", "A→B→A", "real B", "B→A", "B→A→B")
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -209,7 +210,7 @@ class CycleGAN(Family):
         return torch.stack([p.detach().float() for p in parts])
 
     def sample_row(self, real_a: Tensor, real_b: Tensor) -> list[Tensor]:
-        """real A, fake B, rec A, real B, fake A, rec B."""
+        """real A, fake B, rec A, real B, fake A, rec B (:attr:`sample_columns`)."""
         m = self.model
         fake_b, fake_a = m.G_AB(real_a), m.G_BA(real_b)
         return [real_a, fake_b, m.G_BA(fake_b), real_b, fake_a, m.G_AB(fake_a)]
