@@ -626,9 +626,25 @@ def eval_command(
     reference: Annotated[Optional[Path], typer.Option(  # noqa: UP045
         help="Folder of real images of the output domain: colour distance (and FID/KID).")
     ] = None,
-    inception_weights: Annotated[Optional[Path], typer.Option(  # noqa: UP045
-        help="Local ONNX feature model (e.g. InceptionV3 pool3) for FID/KID; never "
-             "downloaded.")] = None,
+    fid: Annotated[bool, typer.Option(
+        "--fid", help="The standard FID against --reference, by torch-fidelity (its Inception "
+        "weights download once; needs the [metrics] extra).")] = False,
+    kid: Annotated[bool, typer.Option(
+        "--kid", help="The standard KID against --reference, by torch-fidelity (100 subsets "
+        "of 1000, fewer with fewer images).")] = False,
+    lpips: Annotated[bool, typer.Option(
+        "--lpips", help="LPIPS (AlexNet, lpips package) against --target, beside PSNR/SSIM; "
+        "needs the [metrics] extra.")] = False,
+    fid_weights: Annotated[Optional[Path], typer.Option(  # noqa: UP045
+        help="A local copy of torch-fidelity's Inception weights (for machines offline).")
+    ] = None,
+    fid_features: Annotated[str, typer.Option(
+        help="torch-fidelity feature extractor for --fid/--kid; another than "
+             "inception-v3-compat reports FD/KD under its name, not FID/KID.")
+    ] = "inception-v3-compat",
+    feature_model: Annotated[Optional[Path], typer.Option(  # noqa: UP045
+        help="Local ONNX feature model: Fréchet and kernel distances on its features, "
+             "reported as FD/KD (not the standard FID/KID); never downloaded.")] = None,
     cycle: Annotated[bool, typer.Option(help="Cycle reconstruction with the opposite "
                                         "generator when the model has one.")] = True,
     json_out: Annotated[bool, typer.Option("--json", help="Print the report as JSON on "
@@ -648,8 +664,10 @@ def eval_command(
     [bold]cgan eval -m weights/golden_hour --direction AtoB testA/ --target testB_true/[/]
     reports PSNR and SSIM per image and overall (mean, median) against the paired ground truth,
     beside the identity baseline (the input itself). Without ground truth it reports cycle
-    reconstruction (A → B → A) and the colour distance to --reference images, plus FID/KID with
-    --inception-weights. Unreadable images are listed; the exit code is 1 if any failed.
+    reconstruction (A → B → A) and the colour distance to --reference images, plus the standard
+    FID/KID with --fid/--kid (torch-fidelity, as published figures). SSIM is scikit-image's
+    (7×7 uniform window, RGB averaged). Unreadable images are listed; the exit code is 1 if any
+    failed.
     """
     import json
 
@@ -672,18 +690,24 @@ def eval_command(
         backward = load_model(opposite[0], backend=backend or opposite[1],
                               direction="BtoA" if direction == "AtoB" else "AtoB",
                               provider=provider, checkpoint=checkpoint)
-    features = None
-    if inception_weights is not None:
+    features = standard = None
+    if feature_model is not None:
         from cyclegan_cli.evaluation.features import FeatureModel
 
-        features = FeatureModel(inception_weights)
+        features = FeatureModel(feature_model)
+    if fid or kid or lpips:
+        from cyclegan_cli.evaluation.standard import StandardMetrics
+
+        standard = StandardMetrics(fid=fid, kid=kid, lpips=lpips, features=fid_features,
+                                   weights=fid_weights)
     console = Console(stderr=True)
     progress = image_progress(console, "evaluating", "images", disable=quiet or json_out)
     with progress:
         task = progress.add_task("", total=len(inputs))
         report = evaluate(forward, inputs, model=str(model_path), direction=direction,
                           target=target, backward=backward, reference=reference,
-                          features=features, sheet=sheet, sheet_count=sheet_count,
+                          features=features, standard=standard, sheet=sheet,
+                          sheet_count=sheet_count,
                           on_progress=lambda n: progress.advance(task, n))
     if json_out:
         typer.echo(json.dumps(report.to_dict(), indent=2))

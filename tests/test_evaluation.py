@@ -12,6 +12,7 @@ import pytest
 import torch
 from onnx import TensorProto, helper
 from PIL import Image
+from rich.console import Console
 from typer.testing import CliRunner
 
 from cyclegan_cli.cli import app
@@ -19,12 +20,13 @@ from cyclegan_cli.evaluation import (
     colour_swd,
     frechet_distance,
     gaussian_stats,
-    kernel_inception_distance,
+    kernel_distance,
     psnr,
     ssim,
 )
 from cyclegan_cli.evaluation.evaluate import evaluate
 from cyclegan_cli.evaluation.features import FeatureModel
+from cyclegan_cli.evaluation.report import print_report
 from cyclegan_cli.export import export_generator
 from cyclegan_cli.inference import ModelInfo, load_model
 from cyclegan_cli.models import build_generator
@@ -81,13 +83,13 @@ def test_frechet_distance_of_known_gaussians():
 def test_kid_by_hand():
     # d = 1, k(a, b) = (ab + 1)^3; x = {0, 1}, y = {0, 2}
     # k_xx off-diagonal mean 1, k_yy 1, k_xy mean (1 + 1 + 1 + 27) / 4 = 7.5 -> 1 + 1 - 15
-    mean, std = kernel_inception_distance(np.array([[0.0], [1.0]]), np.array([[0.0], [2.0]]),
+    mean, std = kernel_distance(np.array([[0.0], [1.0]]), np.array([[0.0], [2.0]]),
                                           subsets=3, subset_size=2)
     assert mean == pytest.approx(-13.0) and std == pytest.approx(0.0)
     rng = np.random.default_rng(0)
-    same = kernel_inception_distance(rng.normal(size=(400, 8)), rng.normal(size=(400, 8)),
+    same = kernel_distance(rng.normal(size=(400, 8)), rng.normal(size=(400, 8)),
                                      subset_size=200)[0]
-    shifted = kernel_inception_distance(rng.normal(size=(400, 8)),
+    shifted = kernel_distance(rng.normal(size=(400, 8)),
                                         rng.normal(1.0, size=(400, 8)), subset_size=200)[0]
     assert abs(same) < 0.05 < shifted
 
@@ -164,14 +166,19 @@ def feature_model(path: Path) -> Path:
     return path
 
 
-def test_fid_kid_through_a_feature_model(paired, tmp_path):
+def test_fd_kd_through_a_local_feature_model_are_not_called_fid(paired, tmp_path):
     a, t = paired
     feats = FeatureModel(feature_model(tmp_path / "f.onnx"))
     imgs = [np.full((8, 8, 3), v, np.uint8) for v in (0, 255)]
     np.testing.assert_allclose(feats.features(imgs), [[-1, -1, -1], [1, 1, 1]], atol=1e-6)
     report = evaluate(Add(10), sorted(a.iterdir()), reference=t, features=feats)
-    assert report.fid is not None and report.identity_fid is not None
-    assert report.fid < report.identity_fid and report.kid is not None
+    assert report.feature_fd is not None and report.identity_feature_fd is not None
+    assert report.feature_fd < report.identity_feature_fd and report.feature_kd is not None
+    assert report.fid is None and report.kid is None  # the standard names stay free
+    console = Console(record=True, width=120)
+    print_report(report, console)
+    text = console.export_text()
+    assert "FD, local feature model (not FID)" in text and "\nFID" not in text
     with pytest.raises(Exception, match="not found"):
         FeatureModel(tmp_path / "missing.onnx")
 

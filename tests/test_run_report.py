@@ -225,3 +225,40 @@ def test_chromium_shows_the_latest_grid_and_the_slider_switches(tmp_path: Path) 
     figures = re.findall(r"<figure( hidden(?:=\"\")?)?>", dom)
     assert len(figures) == 3 and [bool(f) for f in figures] == [True, True, False]
     assert 'id="pick"' in dom
+
+
+@pytest.mark.torchfree
+def test_a_run_from_release_0_1_0_gets_a_report(tmp_path: Path) -> None:
+    run = RunDir(tmp_path / "old")
+    shutil.copytree(Path(__file__).parent / "data" / "run-0.1.0" / "run", run.path)
+    result = CliRunner().invoke(app, ["report", str(run.path)])
+    assert result.exit_code == 0, result.output
+    page = run.report.read_text()
+    assert "discriminators loss" in page and "learning rate" in page
+    assert "No held-out evaluation in this run" in page
+
+
+@pytest.mark.torchfree
+def test_a_losses_file_without_lr_or_speed_columns_still_charts(tmp_path: Path) -> None:
+    run = RunDir(tmp_path / "bare")
+    run.create("{}\n")
+    run.losses.write_text("step,epoch,D_A\n1,1,0.5\n2,1,0.4\n")
+    page = build_report(run)
+    assert "discriminators loss" in page and "<title>learning rate</title>" not in page
+    assert "step 2, epoch 1" in page
+
+
+def test_report_cost_benchmark_at_toy_size(tmp_path: Path) -> None:
+    import json
+    import sys
+
+    root = Path(__file__).resolve().parents[1]
+    run = subprocess.run([sys.executable, str(root / "benchmarks" / "report_cost.py"), "--out",
+                          str(tmp_path), "--rows", "50", "--evals", "3", "--grids", "15",
+                          "--grid-size", "96", "64", "--repeat", "1"], capture_output=True,
+                         text=True, timeout=300, env={"PYTHONPATH": str(root), "PATH": ""})
+    assert run.returncode == 0, run.stderr[-2000:]
+    result = json.loads(run.stdout)
+    assert result["rows"] == 50 and result["cold_s"] > 0 and result["warm_s_median"] > 0
+    page = (tmp_path / "long-run" / "report.html").read_text()
+    assert page.count("data:image/jpeg") == MAX_GRIDS and result["page_kb"] > 1

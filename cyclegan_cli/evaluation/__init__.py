@@ -6,7 +6,7 @@ from cyclegan_cli.evaluation.metrics import (
     colour_swd,
     frechet_distance,
     gaussian_stats,
-    kernel_inception_distance,
+    kernel_distance,
     psnr,
     ssim,
 )
@@ -15,7 +15,7 @@ __all__ = [
     "colour_swd",
     "frechet_distance",
     "gaussian_stats",
-    "kernel_inception_distance",
+    "kernel_distance",
     "psnr",
     "ssim",
 ]

@@ -1,11 +1,12 @@
 """Evaluating a generator on a folder of images.
 
 * With paired ground truth (``target``: images with the same file name, any extension), PSNR
-  and SSIM per image and overall, beside the same figures for the input itself (the identity
-  baseline), so the gain is visible.
+  and SSIM (and LPIPS with ``standard``) per image and overall, beside the same figures for the
+  input itself (the identity baseline), so the gain is visible.
 * Without it: cycle reconstruction (A → B → A with the opposite generator) and the distance
-  between the colours of translated A and real B (``reference``); FID and KID when a feature
-  model is given.
+  between the colours of translated A and real B (``reference``); the standard FID/KID with
+  ``standard`` (:mod:`~cyclegan_cli.evaluation.standard`), and FD/KD on the features of a
+  local model with ``features`` (named apart: they are not FID/KID).
 
 Every image is translated through a :class:`~cyclegan_cli.inference.Translator` (or any object
 with ``translate_array``), so the ONNX core, the torch backend and the in-training generators
@@ -29,7 +30,7 @@ from cyclegan_cli.evaluation.metrics import (
     colour_swd,
     frechet_distance,
     gaussian_stats,
-    kernel_inception_distance,
+    kernel_distance,
     psnr,
     ssim,
 )
@@ -45,6 +46,20 @@ class Features(Protocol):
     def features(self, images: Sequence[np.ndarray]) -> np.ndarray: ...
 
 
+class Standard(Protocol):  # evaluation.standard.StandardMetrics
+    fid: bool
+    kid: bool
+    lpips: bool
+    names: tuple[str, str]
+    kid_subsets: int | None
+    kid_subset_size: int | None
+
+    def distances(self, sets: dict[str, Sequence[np.ndarray]], real: Sequence[np.ndarray]
+                  ) -> tuple[dict[str, Any], list[str]]: ...
+
+    def lpips_pairs(self, pairs: Sequence[tuple[np.ndarray, np.ndarray]]) -> list[float]: ...
+
+
 @dataclass
 class ImageScore:
     """One input image's figures (``None`` where not measured)."""
@@ -55,6 +70,8 @@ class ImageScore:
     identity_psnr: float | None = None
     identity_ssim: float | None = None
     cycle_psnr: float | None = None
+    lpips: float | None = None
+    identity_lpips: float | None = None
 
 
 @dataclass
@@ -67,18 +84,30 @@ class EvalReport:
     failed: list[tuple[str, str]] = field(default_factory=list)
     colour_swd: float | None = None  # translated A vs real B
     identity_colour_swd: float | None = None  # input A vs real B
+    # the standard FID/KID (torch-fidelity); distance_names says what they are ("FID", "KID",
+    # or "FD (name)", "KD (name)" for another torch-fidelity feature extractor)
     fid: float | None = None
     identity_fid: float | None = None
     kid: float | None = None
     kid_std: float | None = None
     identity_kid: float | None = None
+    distance_names: list[str] | None = None
+    kid_subsets: int | None = None
+    kid_subset_size: int | None = None
+    # the same arithmetic on a local ONNX model's features: not FID/KID
+    feature_fd: float | None = None
+    identity_feature_fd: float | None = None
+    feature_kd: float | None = None
+    feature_kd_std: float | None = None
+    identity_feature_kd: float | None = None
     sheet: str | None = None
     notes: list[str] = field(default_factory=list)
 
     def summary(self) -> dict[str, dict[str, float]]:
         """{metric: {"mean": .., "median": ..}} over the images that have it."""
         out: dict[str, dict[str, float]] = {}
-        for key in ("psnr", "ssim", "identity_psnr", "identity_ssim", "cycle_psnr"):
+        for key in ("psnr", "ssim", "identity_psnr", "identity_ssim", "cycle_psnr", "lpips",
+                    "identity_lpips"):
             values = [getattr(s, key) for s in self.images if getattr(s, key) is not None]
             finite = [v for v in values if math.isfinite(v)]
             if values:
@@ -130,13 +159,15 @@ def _targets(folder: Path) -> dict[str, Path]:
 def evaluate(forward: ArrayTranslator, inputs: Sequence[Path], *, model: str = "",
              direction: str = "AtoB", target: Path | None = None,
              backward: ArrayTranslator | None = None, reference: Path | None = None,
-             features: Features | None = None, sheet: Path | None = None,
-             sheet_count: int = 8, on_progress: Any = None) -> EvalReport:
+             features: Features | None = None, standard: Standard | None = None,
+             sheet: Path | None = None, sheet_count: int = 8,
+             on_progress: Any = None) -> EvalReport:
     """Translate ``inputs`` with ``forward`` and measure (see the module docstring).
 
     ``target``: folder of paired ground truth; ``backward``: the opposite generator (cycle);
     ``reference``: folder of real images of the output domain (colour distance, FID/KID with
-    ``features``); ``sheet``: PNG contact sheet of the first ``sheet_count`` images.
+    ``standard``, FD/KD with ``features``); ``sheet``: PNG contact sheet of the first
+    ``sheet_count`` images.
     """
     report = EvalReport(model=model, direction=direction)
     truth = _targets(target) if target is not None else {}
@@ -152,6 +183,7 @@ def evaluate(forward: ArrayTranslator, inputs: Sequence[Path], *, model: str = "
     rows: list[tuple[str, list[np.ndarray]]] = []
     originals: list[np.ndarray] = []
     outputs: list[np.ndarray] = []
+    goals: list[np.ndarray | None] = []
     for i in range(0, len(loaded), BATCH):
         chunk = loaded[i:i + BATCH]
         outs = _translate(forward, [src for _, src, _ in chunk])
@@ -167,17 +199,24 @@ def evaluate(forward: ArrayTranslator, inputs: Sequence[Path], *, model: str = "
             report.images.append(score)
             originals.append(src)
             outputs.append(out)
+            goals.append(goal)
             if len(rows) < sheet_count:
                 rows.append((score.name, [src, out] + ([goal] if goal is not None else [])))
         if on_progress:
             on_progress(len(chunk))
+    if standard is not None and standard.lpips:
+        _lpips(report, standard, originals, outputs, goals)
+    wants_distances = features is not None or (standard is not None
+                                               and (standard.fid or standard.kid))
     if reference is not None and outputs:
         real = [load_rgb(f) for f in list_images(reference)]
         report.colour_swd = colour_swd(outputs, real)
         report.identity_colour_swd = colour_swd(originals, real)
         if features is not None:
             _feature_distances(report, features, originals, outputs, real)
-    elif features is not None:
+        if standard is not None and (standard.fid or standard.kid):
+            _standard_distances(report, standard, originals, outputs, real)
+    elif wants_distances:
         report.notes.append("FID/KID need --reference (real images of the output domain)")
     if backward is None and target is None:
         report.notes.append("no --target and no opposite generator: only distribution "
@@ -216,14 +255,41 @@ def _feature_distances(report: EvalReport, features: Features, originals: list[n
                        outputs: list[np.ndarray], real: list[np.ndarray]) -> None:
     f_real, f_out, f_in = (features.features(x) for x in (real, outputs, originals))
     if min(len(f_real), len(f_out)) < 2:
-        report.notes.append("FID/KID need at least 2 images on each side")
+        report.notes.append("FD/KD need at least 2 images on each side")
         return
     stats_real = gaussian_stats(f_real)
-    report.fid = frechet_distance(*gaussian_stats(f_out), *stats_real)
-    report.identity_fid = frechet_distance(*gaussian_stats(f_in), *stats_real)
-    report.kid, report.kid_std = kernel_inception_distance(f_out, f_real)
-    report.identity_kid = kernel_inception_distance(f_in, f_real)[0]
+    report.feature_fd = frechet_distance(*gaussian_stats(f_out), *stats_real)
+    report.identity_feature_fd = frechet_distance(*gaussian_stats(f_in), *stats_real)
+    report.feature_kd, report.feature_kd_std = kernel_distance(f_out, f_real)
+    report.identity_feature_kd = kernel_distance(f_in, f_real)[0]
     if min(len(f_real), len(f_out)) < f_real.shape[1]:
-        report.notes.append(f"FID from {min(len(f_real), len(f_out))} images with "
+        report.notes.append(f"FD from {min(len(f_real), len(f_out))} images with "
                             f"{f_real.shape[1]}-d features is biased upwards; compare runs "
-                            "only at equal image counts (KID is unbiased)")
+                            "only at equal image counts (KD is unbiased)")
+
+
+def _standard_distances(report: EvalReport, standard: Standard, originals: list[np.ndarray],
+                        outputs: list[np.ndarray], real: list[np.ndarray]) -> None:
+    found, notes = standard.distances({"model": outputs, "identity": originals}, real)
+    model, identity = found["model"], found["identity"]
+    report.fid, report.identity_fid = model.fid, identity.fid
+    report.kid, report.kid_std, report.identity_kid = model.kid, model.kid_std, identity.kid
+    report.distance_names = list(standard.names)
+    report.kid_subsets, report.kid_subset_size = standard.kid_subsets, standard.kid_subset_size
+    report.notes.extend(notes)
+
+
+def _lpips(report: EvalReport, standard: Standard, originals: list[np.ndarray],
+           outputs: list[np.ndarray], goals: list[np.ndarray | None]) -> None:
+    """LPIPS of each output and of each input (the identity baseline) against its ground
+    truth, where there is one."""
+    have = [i for i, g in enumerate(goals) if g is not None]
+    if not have:
+        report.notes.append("LPIPS needs --target (paired ground truth)")
+        return
+    pairs = ([(outputs[i], goals[i]) for i in have]
+             + [(originals[i], goals[i]) for i in have])
+    scores = standard.lpips_pairs(pairs)  # type: ignore[arg-type]
+    for k, i in enumerate(have):
+        report.images[i].lpips = scores[k]
+        report.images[i].identity_lpips = scores[len(have) + k]

@@ -1,4 +1,6 @@
-"""Feature vectors for FID/KID from a local ONNX model (nothing is downloaded).
+"""Feature vectors from a local ONNX model, for FD/KD (``cgan eval --feature-model``; nothing is
+downloaded). These are FID/KID's arithmetic on your features, not the standard FID/KID
+(:mod:`cyclegan_cli.evaluation.standard`).
 
 The file maps NCHW float32 RGB images to one feature vector each — e.g. InceptionV3's 2048-d
 pool3 output exported to ONNX. Its input size is read from the model when fixed (299 × 299 for
@@ -29,7 +31,7 @@ class FeatureModel:
 
         self.path = Path(path)
         if not self.path.is_file():
-            raise ModelError(f"feature model not found: {self.path} (--inception-weights takes "
+            raise ModelError(f"feature model not found: {self.path} (--feature-model takes "
                              "a local ONNX file; nothing is downloaded)")
         try:
             self.session = ort.InferenceSession(str(self.path), session_options(threads),

@@ -2,10 +2,12 @@
 scikit-image; no torch).
 
 * :func:`psnr`, :func:`ssim`: one image against its ground truth (0-255 scale; SSIM from
-  scikit-image with a 7×7 window over the three channels).
-* :func:`frechet_distance` of two Gaussians (FID when the features come from Inception),
-  :func:`kernel_inception_distance` (unbiased MMD² with the cubic polynomial kernel, averaged
-  over subsets, as in Bińkowski et al. 2018).
+  scikit-image with a 7×7 uniform window over the three channels, see :func:`ssim`).
+* :func:`frechet_distance` of two Gaussians and :func:`kernel_distance` (unbiased MMD² with
+  the cubic polynomial kernel, averaged over subsets, as in Bińkowski et al. 2018) — the
+  arithmetic of FID/KID, here on the features of a local ONNX model (``cgan eval
+  --feature-model``). The standard FID/KID (torch-fidelity's Inception) are in
+  :mod:`cyclegan_cli.evaluation.standard`.
 * :func:`colour_swd`: sliced Wasserstein distance between the pixel colours of two image sets —
   a cheap, model-free check that translated A looks like real B in colour.
 """
@@ -28,7 +30,12 @@ def psnr(output: np.ndarray, target: np.ndarray) -> float:
 
 
 def ssim(output: np.ndarray, target: np.ndarray) -> float:
-    """Mean structural similarity of two HxWx3 uint8 images (1.0 when identical)."""
+    """Mean structural similarity of two HxWx3 uint8 images (1.0 when identical).
+
+    The variant: scikit-image's ``structural_similarity`` on the RGB channels (averaged), a
+    7×7 uniform window (smaller for images under 7 pixels), sample covariances, K1 = 0.01,
+    K2 = 0.03, data range 255. Not the 11×11 Gaussian window (σ = 1.5) of Wang et al. 2004 nor
+    luma-only SSIM; those give somewhat different figures for the same images."""
     if output.shape != target.shape:
         raise ValueError(f"shapes differ: {output.shape} vs {target.shape}")
     side = min(output.shape[:2])
@@ -60,10 +67,10 @@ def frechet_distance(mu1: np.ndarray, sigma1: np.ndarray, mu2: np.ndarray,
     return float(diff @ diff + np.trace(sigma1) + np.trace(sigma2) - 2.0 * trace_sqrt)
 
 
-def kernel_inception_distance(x: np.ndarray, y: np.ndarray, subsets: int = 10,
+def kernel_distance(x: np.ndarray, y: np.ndarray, subsets: int = 100,
                               subset_size: int = 1000, seed: int = 0) -> tuple[float, float]:
     """(mean, std) over subsets of the unbiased MMD² between feature sets ``x`` and ``y`` with
-    the kernel k(a, b) = (a·b / d + 1)³."""
+    the kernel k(a, b) = (a·b / d + 1)³ (subset settings as torch-fidelity's KID)."""
     x, y = np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.float64)
     m = min(len(x), len(y), subset_size)
     if m < 2:

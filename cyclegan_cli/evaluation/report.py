@@ -22,11 +22,14 @@ def print_report(report: EvalReport, console: Console, per_image: bool = False) 
     s = report.summary()
     if per_image and report.images:
         table = Table(title="per image", show_edge=False)
-        for col in ("image", "PSNR", "SSIM", "PSNR id.", "SSIM id.", "cycle PSNR"):
+        lpips = "lpips" in s
+        for col in ("image", "PSNR", "SSIM", "PSNR id.", "SSIM id.", "cycle PSNR",
+                    *(("LPIPS", "LPIPS id.") if lpips else ())):
             table.add_column(col, justify="left" if col == "image" else "right")
         for i in report.images:
             table.add_row(literal(i.name), _f(i.psnr), _f(i.ssim, 3), _f(i.identity_psnr),
-                          _f(i.identity_ssim, 3), _f(i.cycle_psnr))
+                          _f(i.identity_ssim, 3), _f(i.cycle_psnr),
+                          *((_f(i.lpips, 4), _f(i.identity_lpips, 4)) if lpips else ()))
         console.print(table)
     table = Table(title=f"{literal(report.model)} ({report.direction}), "
                         f"{len(report.images)} image(s)")
@@ -43,15 +46,27 @@ def print_report(report: EvalReport, console: Console, per_image: bool = False) 
         if "psnr" in s:
             row(f"PSNR dB ({stat})", s["psnr"][stat], s["identity_psnr"][stat])
             row(f"SSIM ({stat})", s["ssim"][stat], s["identity_ssim"][stat], 3)
+        if "lpips" in s:
+            row(f"LPIPS AlexNet ({stat})", s["lpips"][stat], s["identity_lpips"][stat], 4,
+                lower_is_better=True)
     if "cycle_psnr" in s:
         row("cycle PSNR dB (mean)", s["cycle_psnr"]["mean"], None)
         row("cycle PSNR dB (median)", s["cycle_psnr"]["median"], None)
     if report.colour_swd is not None:
         row("colour distance to reference", report.colour_swd, report.identity_colour_swd,
             lower_is_better=True)
+    fid_name, kid_name = report.distance_names or ("FID", "KID")
     if report.fid is not None:
-        row("FID", report.fid, report.identity_fid, lower_is_better=True)
-        row("KID", report.kid, report.identity_kid, 4, lower_is_better=True)
+        row(f"{fid_name} (torch-fidelity)", report.fid, report.identity_fid,
+            lower_is_better=True)
+    if report.kid is not None:
+        row(f"{kid_name} ({report.kid_subsets} subsets of {report.kid_subset_size})",
+            report.kid, report.identity_kid, 4, lower_is_better=True)
+    if report.feature_fd is not None:
+        row("FD, local feature model (not FID)", report.feature_fd,
+            report.identity_feature_fd, lower_is_better=True)
+        row("KD, local feature model (not KID)", report.feature_kd,
+            report.identity_feature_kd, 4, lower_is_better=True)
     console.print(table)
     if report.sheet:
         console.print(f"contact sheet: [bold]{literal(report.sheet)}[/]", highlight=False)

@@ -38,7 +38,7 @@ FAMILIES = {"D": "discriminators", "G": "generators, adversarial", "cycle": "cyc
 STYLE = """
 body{font:15px/1.45 system-ui,sans-serif;margin:0 auto;max-width:980px;padding:12px;color:#222}
 h1{font-size:1.4em;margin:.2em 0;word-break:break-all}h2{font-size:1.15em;margin:1.2em 0 .4em}
-.status{color:#555}.charts{display:grid;grid-template-columns:repeat(auto-fit,minmax(300px,1fr));
+.status{color:#555}.charts{display:grid;grid-template-columns:repeat(auto-fill,minmax(min(100%,400px),1fr));
 gap:8px}.chart{width:100%;height:auto;background:#fff}.chart text{font-size:15px;fill:#333}
 .chart .t{font-size:17px;font-weight:600}.chart .frame{fill:none;stroke:#999}
 .chart .grid{stroke:#e4e4e4}table{border-collapse:collapse;font-size:13px;width:100%}
@@ -125,11 +125,10 @@ def _loss_charts(names: list[str], data: dict[str, list[float]]) -> list[str]:
     charts = [line_chart([Series(n, steps, data[n]) for n in members],
                          f"{FAMILIES.get(fam, fam)} loss")
               for fam, members in groups.items()]
-    if steps:
-        charts.append(line_chart([Series("learning rate", steps, data["lr"])], "learning rate",
-                                 log_y=False))
-        charts.append(line_chart([Series("images/s", steps, data["images_per_s"])],
-                                 "speed, images/s", log_y=False))
+    for column, title in (("lr", "learning rate"), ("images_per_s", "speed, images/s")):
+        if steps and column in data:
+            charts.append(line_chart([Series(title.split(", ")[-1], steps, data[column])],
+                                     title, log_y=False))
     return charts
 
 
@@ -219,8 +218,12 @@ def build_report(run: RunDir, *, status: str = "", live: bool = False,
     steps = data.get("step", [])
     facts = []
     if steps:
-        facts.append(f"step {int(steps[-1])}, epoch {int(data['epoch'][-1])}, "
-                     f"{data['images_per_s'][-1]:.3g} images/s, lr {data['lr'][-1]:.3g}")
+        last = {c: values[-1] for c, values in data.items() if values}
+        facts.append(", ".join(text for c, text in (
+            ("step", f"step {last.get('step', 0):.0f}"),
+            ("epoch", f"epoch {last.get('epoch', 0):.0f}"),
+            ("images_per_s", f"{last.get('images_per_s', 0):.3g} images/s"),
+            ("lr", f"lr {last.get('lr', 0):.3g}")) if c in last))
     facts.append("updated " + time.strftime("%Y-%m-%d %H:%M:%S"))
     charts = _loss_charts(names, data)
     eval_chart = _eval_chart(rows)
@@ -232,7 +235,7 @@ def build_report(run: RunDir, *, status: str = "", live: bool = False,
             f'<div class="charts">{"".join(charts)}</div>' if charts else
             "<p class=muted>Nothing logged yet.</p>"]
     if eval_chart:
-        body += ["<h2>Held-out evaluation</h2>", eval_chart]
+        body += ["<h2>Held-out evaluation</h2>", f'<div class="charts">{eval_chart}</div>']
     body += ["<h2>Best checkpoint</h2>", _best(run, rows),
              "<h2>Sample grids</h2>", _grids(run, thumbs),
              "<h2>Config</h2>", _config_table(run)]

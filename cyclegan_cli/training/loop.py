@@ -497,16 +497,19 @@ class TrainingSession:
             if self._fitted and self.cfg.lr_policy != "constant":
                 shown.message(self._schedule_note())
             done = t.global_step >= self._total
-            while not done and t.epoch < self.cfg.total_epochs:
-                done, stopping = self._train_epoch(stop, shown)
-                if stopping:
-                    self.save()
-                    self._final_report(f"stopped; continue with cgan train --resume "
-                                       f"{self.run.path}")
-                    raise TrainingInterrupted(
-                        f"stopped at step {t.global_step}; saved {self.run.latest}. "
-                        f"Continue with: cgan train --resume {self.run.path}")
-            self._finish()
+            try:
+                while not done and t.epoch < self.cfg.total_epochs:
+                    done, stopping = self._train_epoch(stop, shown)
+                    if stopping:
+                        self.save()
+                        raise TrainingInterrupted(
+                            f"stopped at step {t.global_step}; saved {self.run.latest}. "
+                            f"Continue with: cgan train --resume {self.run.path}")
+                self._finish()
+            except CganError as exc:  # the page stops reloading and says why
+                self._final_report(str(exc) if isinstance(exc, TrainingInterrupted)
+                                   else f"stopped: {exc}")
+                raise
             self._final_report("finished")
         return TrainResult(self.run.path, t.global_step, t.epoch, str(self.device),
                            self.precision, self.bad_files, self.last_losses,

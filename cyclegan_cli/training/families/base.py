@@ -33,7 +33,8 @@ class Family(ABC):
 
     name: ClassVar[str]
     exports: dict[str, str]  # (class default; an instance may set its own)
-    sample_columns: ClassVar[tuple[str, ...]]  # what :meth:`sample_row` returns, left to right
+    # what :meth:`sample_row` returns, left to right (the caption of the grids in report.html)
+    sample_columns: ClassVar[tuple[str, ...]] = ()
 
     def __init__(self, cfg: TrainConfig, device: torch.device, amp: Amp, speed: SpeedPlan,
                  dist: Dist | None = None) -> None:
