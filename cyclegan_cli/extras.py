@@ -31,7 +31,7 @@ EXTRAS: dict[str, tuple[str, str]] = {
     "skimage": ("sample photos and SSIM", f"pip install --force-reinstall '{DIST}'"),
     "imageio_ffmpeg": ("video", f"pip install --force-reinstall '{DIST}'"),
     "tensorboard": ("--tensorboard", f"pip install '{DIST}[tensorboard]'"),
-    "torch_fidelity": ("FID and KID", f"pip install '{DIST}[metrics]'"),
+    "torch_fidelity": ("the standard FID/KID", f"pip install '{DIST}[metrics]'"),
     "lpips": ("LPIPS", f"pip install '{DIST}[metrics]'"),
 }
 
@@ -61,6 +61,7 @@ def version_of(dist: str) -> str | None:
         return None
 
 
+OPTIONAL = {"metrics": ("torch-fidelity", "lpips"), "tensorboard": ("tensorboard",)}
 ORT_DISTS = ("onnxruntime", "onnxruntime-gpu", "onnxruntime-directml", "onnxruntime-rocm",
              "onnxruntime-migraphx", "onnxruntime-openvino", "onnxruntime-qnn")
 
@@ -77,6 +78,7 @@ class Environment:
     torch: str | None = None  # version, or None when not installed
     torch_devices: list[str] = field(default_factory=list)
     files: dict[str, str] = field(default_factory=dict)  # shipped folders -> path or problem
+    optional: dict[str, str] = field(default_factory=dict)  # extra -> versions or how to get
     problems: list[str] = field(default_factory=list)
 
     def lines(self) -> list[str]:
@@ -89,6 +91,7 @@ class Environment:
                 f"onnxruntime: {ort}",
                 f"providers: {providers or 'none'}",
                 f"torch: {torch}",
+                *(f"{what}: {state}" for what, state in self.optional.items()),
                 *(f"{what}: {where}" for what, where in self.files.items()),
                 *(f"problem: {p}" for p in self.problems)]
 
@@ -115,6 +118,10 @@ def environment(check_torch: bool = True, probe: bool = False) -> Environment:
     env.torch = version_of("torch") if has_module("torch") else None
     if env.torch and check_torch:
         env.torch_devices = _torch_devices()
+    for extra, dists in OPTIONAL.items():
+        found = [f"{d} {v}" for d in dists if (v := version_of(d))]
+        env.optional[extra] = (", ".join(found) if len(found) == len(dists)
+                               else f"not installed (pip install '{DIST}[{extra}]')")
     models = sorted(p.name for p in weights_dir().glob("*.onnx"))
     env.files["shipped models"] = (f"{weights_dir()} ({len(models)} files)" if models
                                    else "missing")

@@ -391,3 +391,18 @@ def test_models_lists_user_folder_and_names_resolve(model_pair, tmp_path, monkey
     missing = CliRunner().invoke(app, ["translate", "-m", "nosuch", str(pics), "-o",
                                        str(tmp_path / "out")])
     assert missing.exit_code == 1 and "tiny-AtoB.onnx" in missing.output
+
+
+@pytest.mark.parametrize(("flag", "module"), [("--fid", "torch_fidelity"), ("--lpips", "lpips")])
+def test_standard_metrics_without_their_extra_say_which_to_install(
+        paired, model_pair, flag, module, monkeypatch):
+    import sys
+
+    monkeypatch.setitem(sys.modules, module, None)  # as if not installed
+    a, t = paired
+    result = CliRunner().invoke(app, ["eval", "-m", str(model_pair / "tiny-AtoB.onnx"), str(a),
+                                      "--target", str(t),
+                                      "--reference", str(t), flag, "--quiet"])
+    assert result.exit_code == 1
+    assert "pip install 'cyclegan-cli[metrics]'" in result.output.replace("\n", "")
+    assert "Traceback" not in result.output

@@ -7,6 +7,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import subprocess
@@ -246,6 +247,10 @@ def test_doctor_and_version_say_what_this_install_has() -> None:
     assert f"shipped models: {shipped.weights_dir()} (2 files)" in text
     assert "GIMP plug-in: " in text and "problem" not in text
     assert ("torch: not installed" in text) == (not HAS_TORCH)
+    for extra, module in (("metrics", "torch_fidelity"), ("tensorboard", "tensorboard")):
+        line = next(x for x in text.splitlines() if x.startswith(f"{extra}: "))
+        missing = importlib.util.find_spec(module) is None
+        assert (f"pip install 'cyclegan-cli[{extra}]'" in line) == missing, line
     version = runner.invoke(app, ["--version"]).output
     assert version.startswith("cyclegan-cli ") and "providers: cpu" in version
     assert "torch: " + ("not installed" if not HAS_TORCH else "") in version

@@ -43,13 +43,21 @@ class Distances:
     kid_std: float | None = None
 
 
+def _missing(package: str, exc: ModuleNotFoundError) -> ModuleNotFoundError:
+    """The error to raise when ``package`` or what it needs (torch, torchvision) is not
+    installed: it names ``package``, whose extra brings them all (the CLI's extras hint)."""
+    if exc.name in ("torch", "torchvision"):
+        return ModuleNotFoundError(f"{package} needs {exc.name}", name=package)
+    return exc
+
+
 def _fidelity() -> Any:
     """torch_fidelity, or one line on why it does not load (a missing module is left to the
     CLI's extras hint)."""
     try:
         import torch_fidelity
-    except ModuleNotFoundError:
-        raise
+    except ModuleNotFoundError as exc:
+        raise _missing("torch_fidelity", exc) from exc
     except Exception as exc:  # e.g. a torchvision built for another torch
         raise CganError(f"FID/KID: torch-fidelity does not load here ({_first_line(exc)}); "
                         "torch and torchvision must come from the same build") from exc
@@ -175,12 +183,11 @@ class StandardMetrics:
     # -- LPIPS ----------------------------------------------------------------------------------
     def _lpips(self) -> Any:
         if self._lpips_model is None:
-            import torch
-
             try:
                 import lpips
-            except ModuleNotFoundError:
-                raise
+                import torch
+            except ModuleNotFoundError as exc:
+                raise _missing("lpips", exc) from exc
             except Exception as exc:
                 raise CganError(f"LPIPS: the lpips package does not load here "
                                 f"({_first_line(exc)})") from exc
