@@ -630,8 +630,8 @@ def eval_command(
         "--fid", help="The standard FID against --reference, by torch-fidelity (its Inception "
         "weights download once; needs the [metrics] extra).")] = False,
     kid: Annotated[bool, typer.Option(
-        "--kid", help="The standard KID against --reference, by torch-fidelity (100 subsets "
-        "of 1000, fewer with fewer images).")] = False,
+        "--kid", help="The standard KID against --reference, by torch-fidelity with its subset "
+        "settings (smaller subsets where there are fewer images).")] = False,
     lpips: Annotated[bool, typer.Option(
         "--lpips", help="LPIPS (AlexNet, lpips package) against --target, beside PSNR/SSIM; "
         "needs the [metrics] extra.")] = False,
@@ -696,7 +696,11 @@ def eval_command(
 
         features = FeatureModel(feature_model)
     if fid or kid or lpips:
-        from cyclegan_cli.evaluation.standard import StandardMetrics
+        from cyclegan_cli.evaluation.standard import INCEPTION, StandardMetrics
+
+        if feature_model is not None and (fid or kid) and fid_features != INCEPTION:
+            raise CganError("--feature-model and --fid-features other than "
+                            f"{INCEPTION} both give FD/KD: use one of them")
 
         standard = StandardMetrics(fid=fid, kid=kid, lpips=lpips, features=fid_features,
                                    weights=fid_weights)

@@ -10,6 +10,7 @@ sample photos.
 
 from __future__ import annotations
 
+import importlib
 import importlib.metadata
 import importlib.util
 import platform
@@ -120,8 +121,13 @@ def environment(check_torch: bool = True, probe: bool = False) -> Environment:
         env.torch_devices = _torch_devices()
     for extra, dists in OPTIONAL.items():
         found = [f"{d} {v}" for d in dists if (v := version_of(d))]
-        env.optional[extra] = (", ".join(found) if len(found) == len(dists)
-                               else f"not installed (pip install '{DIST}[{extra}]')")
+        if len(found) < len(dists):
+            env.optional[extra] = f"not installed (pip install '{DIST}[{extra}]')"
+            continue
+        broken = next((why for d in dists if (why := _import_problem(d.replace("-", "_")))),
+                      None) if check_torch else None
+        env.optional[extra] = ", ".join(found) + (f" — does not load: {broken}" if broken
+                                                  else "")
     models = sorted(p.name for p in weights_dir().glob("*.onnx"))
     env.files["shipped models"] = (f"{weights_dir()} ({len(models)} files)" if models
                                    else "missing")
@@ -130,6 +136,16 @@ def environment(check_torch: bool = True, probe: bool = False) -> Environment:
     env.problems += [f"the {what} are missing from this install; reinstall cyclegan-cli"
                      for what, where in env.files.items() if where == "missing"]
     return env
+
+
+def _import_problem(module: str) -> str | None:
+    """None when ``module`` imports, else why not (one line; e.g. a torchvision built for
+    another torch)."""
+    try:
+        importlib.import_module(module)
+    except Exception as exc:  # noqa: BLE001 - anything a broken install raises
+        return f"{type(exc).__name__}: {(str(exc).strip().splitlines() or [''])[0][:120]}"
+    return None
 
 
 def _torch_devices() -> list[str]:

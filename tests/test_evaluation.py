@@ -178,7 +178,7 @@ def test_fd_kd_through_a_local_feature_model_are_not_called_fid(paired, tmp_path
     console = Console(record=True, width=120)
     print_report(report, console)
     text = console.export_text()
-    assert "FD, local feature model (not FID)" in text and "\nFID" not in text
+    assert "FD, local model f.onnx (not FID)" in text and "FID (" not in text
     with pytest.raises(Exception, match="not found"):
         FeatureModel(tmp_path / "missing.onnx")
 

@@ -6,6 +6,7 @@ docs/reliability.md maps each fault to what the user sees and to the test here."
 from __future__ import annotations
 
 import errno
+import importlib.util
 import os
 import random
 import shutil
@@ -579,8 +580,9 @@ def test_a_run_folder_deleted_while_training_is_put_back(tmp_path, tiny_data) ->
     losses.csv again, finishes, and stays resumable."""
     data = [str(tiny_data / "trainA"), str(tiny_data / "trainB")]
     run = tmp_path / "runs" / "d"
+    tensorboard = importlib.util.find_spec("tensorboard") is not None
     proc = _cgan("train", *data, "--runs-dir", "runs", "--name", "d", "--max-steps", "200",
-                 *TRAIN, cwd=tmp_path)
+                 *TRAIN, *(["--tensorboard"] if tensorboard else []), cwd=tmp_path)
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline and not (run / "checkpoints" / "latest.pt").exists():
         time.sleep(0.05)
@@ -589,6 +591,9 @@ def test_a_run_folder_deleted_while_training_is_put_back(tmp_path, tiny_data) ->
     assert proc.returncode == 0, err
     assert "was deleted while the run trained" in err
     assert (run / "config.json").is_file() and (run / "losses.csv").is_file()
+    assert "finished" in (run / "report.html").read_text()
+    if tensorboard:  # a new event file, with the steps after the folder went
+        assert list((run / "tensorboard").glob("events.out.tfevents.*"))
     resumed = CliRunner().invoke(app, ["train", "--resume", str(run), "--max-steps", "202",
                                        "--quiet"])
     assert resumed.exit_code == 0, resumed.output

@@ -23,6 +23,7 @@ from cyclegan_cli.rundir.evallog import COLUMNS, best_row
 from cyclegan_cli.rundir.report import (
     CAPTION_KEY,
     MAX_GRIDS,
+    STEP_KEY,
     build_report,
     pick_grids,
     write_report,
@@ -61,6 +62,7 @@ def _fake_run(root: Path, name: str = "run", steps: int = 50, grids: int = 3,
 
         info = PngInfo()
         info.add_itxt(CAPTION_KEY, "real A | A→B")
+        info.add_text(STEP_KEY, str(10 * (i + 1)))
         Image.fromarray(rng.integers(0, 255, (32, 64, 3), dtype=np.uint8)).save(
             run.sample(f"epoch_{i + 1:04d}"), pnginfo=info)
     return run
@@ -176,12 +178,16 @@ def test_training_writes_the_report_as_it_goes_and_at_the_end(tiny_data: Path,
 def _render(page: Path, out: Path, width: int = 412, height: int = 2600) -> str:
     """Screenshot ``page`` into ``out`` with headless Chromium; returns the DOM it ended with
     (after the page's scripts ran)."""
+    return _render_url(page.as_uri(), out, width, height)
+
+
+def _render_url(url: str, out: Path, width: int = 412, height: int = 2600) -> str:
     common = [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars",
               "--no-first-run", f"--user-data-dir={out.parent / 'chromium-profile'}",
               "--virtual-time-budget=3000", f"--window-size={width},{height}"]
-    subprocess.run([*common, f"--screenshot={out}", page.as_uri()], check=True,
+    subprocess.run([*common, f"--screenshot={out}", url], check=True,
                    capture_output=True, timeout=120)
-    dom = subprocess.run([*common, "--dump-dom", page.as_uri()], check=True,
+    dom = subprocess.run([*common, "--dump-dom", url], check=True,
                          capture_output=True, text=True, timeout=120)
     return dom.stdout
 
@@ -225,6 +231,10 @@ def test_chromium_shows_the_latest_grid_and_the_slider_switches(tmp_path: Path) 
     figures = re.findall(r"<figure( hidden(?:=\"\")?)?>", dom)
     assert len(figures) == 3 and [bool(f) for f in figures] == [True, True, False]
     assert 'id="pick"' in dom
+    # the page's script moves the slider (and the grid shown) to the one a link names
+    dom = _render_url(run.report.as_uri() + "#grid=0", tmp_path / "shot0.png", height=900)
+    figures = re.findall(r"<figure( hidden(?:=\"\")?)?>", dom)
+    assert [bool(f) for f in figures] == [False, True, True]
 
 
 @pytest.mark.torchfree
@@ -262,3 +272,79 @@ def test_report_cost_benchmark_at_toy_size(tmp_path: Path) -> None:
     assert result["rows"] == 50 and result["cold_s"] > 0 and result["warm_s_median"] > 0
     page = (tmp_path / "long-run" / "report.html").read_text()
     assert page.count("data:image/jpeg") == MAX_GRIDS and result["page_kb"] > 1
+
+
+@pytest.mark.torchfree
+def test_grids_are_in_training_order_even_when_a_copy_lost_the_file_times(
+        tmp_path: Path) -> None:
+    import os
+
+    run = _fake_run(tmp_path, grids=4)
+    for i, path in enumerate(sorted(run.samples.glob("*.png"))):  # newest file = first grid
+        os.utime(path, ns=(10**18 - i * 10**9, 10**18 - i * 10**9))
+    page = build_report(run)
+    stems = re.findall(r"<figcaption>(epoch_\d+)", page)
+    assert stems == ["epoch_0001", "epoch_0002", "epoch_0003", "epoch_0004"]
+    assert "<figure><figcaption>epoch_0004" in page  # the latest is the one shown
+
+
+@pytest.mark.torchfree
+def test_a_last_line_cut_short_by_a_kill_is_not_plotted(tmp_path: Path) -> None:
+    from cyclegan_cli.rundir.report import read_losses
+
+    run = RunDir(tmp_path / "cut")
+    run.create("{}\n")
+    run.losses.write_text("step,epoch,D_A\n1,1,0.5\n2,1,0.06\n3,1,0.0")  # 0.06.. cut to 0.0
+    _, data = read_losses(run.losses)
+    assert data["step"] == [1.0, 2.0] and data["D_A"] == [0.5, 0.06]
+    run.evals.write_text(",".join(COLUMNS) + "\n" + "8,1,1,psnr,20,,,,4,0,24,21\n"
+                         + "16,1,1,psnr,x,,,,4,0,25,2")  # a bad number, then a cut line
+    assert "step 8, epoch 1, psnr median 24.00 dB (untouched input 21.00 dB)" in build_report(run)
+
+
+@pytest.mark.torchfree
+def test_the_title_of_a_report_built_from_inside_the_run_folder(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    run = _fake_run(tmp_path, name="my-run")
+    monkeypatch.chdir(run.path)
+    result = CliRunner().invoke(app, ["report", "."])
+    assert result.exit_code == 0, result.output
+    assert "<h1>my-run</h1>" in run.report.read_text()
+
+
+@pytest.mark.torchfree
+def test_a_report_that_fails_is_warned_about_once_and_training_goes_on(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import cyclegan_cli.training.live_report as live
+
+    def broken(*args: object, **kwargs: object) -> None:
+        raise KeyError("epoch")
+
+    monkeypatch.setattr(live, "write_report", broken)
+    warnings: list[str] = []
+    report = live.LiveReport(_fake_run(tmp_path), warnings.append, every=0)
+    report.refresh("training")
+    report.refresh("training")
+    assert len(warnings) == 1 and "could not be written" in warnings[0]
+
+
+@needs_torch
+def test_a_run_ended_by_any_error_leaves_a_page_that_says_so(
+        tiny_data: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from cyclegan_cli.training.loop import train
+    from cyclegan_cli.training.trainer import Trainer
+
+    real, calls = Trainer.train_step, []
+
+    def failing(self, *args):  # noqa: ANN001, ANN202
+        calls.append(1)
+        if len(calls) == 3:
+            raise RuntimeError("out of memory (test)")
+        return real(self, *args)
+
+    monkeypatch.setattr(Trainer, "train_step", failing)
+    with pytest.raises(RuntimeError):
+        train(tiny_config(tiny_data, tmp_path), quiet=True)
+    page = (tmp_path / "tiny" / "report.html").read_text()
+    assert "stopped: RuntimeError: out of memory (test)" in page
+    assert 'http-equiv="refresh"' not in page

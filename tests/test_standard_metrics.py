@@ -173,13 +173,16 @@ def test_cgan_eval_fid_kid_go_through_torch_fidelity(tmp_path: Path, onnx_model:
         "--kid", "--fid-features", STAND_IN, "--no-cycle", "--json", "--quiet"])
     assert result.exit_code == 0, result.output
     report = json.loads(result.stdout)
-    assert report["distance_names"] == [f"FD ({STAND_IN})", f"KD ({STAND_IN})"]
-    assert report["fid"] < report["identity_fid"]  # +30 moves the inputs onto the reference
+    assert report["fid"] is None and report["kid"] is None  # not the standard FID/KID
+    assert report["feature_source"] == f"torch-fidelity {STAND_IN}"
+    # +30 moves the inputs onto the reference
+    assert report["feature_fd"] < report["identity_feature_fd"]
     assert report["kid_subsets"] == 100 and report["kid_subset_size"] == 10
     result = CliRunner().invoke(app, [
         "eval", "-m", str(onnx_model), str(inputs), "--reference", str(reference), "--fid",
-        "--fid-features", STAND_IN, "--no-cycle", "--quiet"])
-    assert f"FD ({STAND_IN}) (torch-fidelity)" in result.stdout
+        "--fid-features", STAND_IN, "--no-cycle", "--quiet"], env={"COLUMNS": "200"})
+    assert f"FD, torch-fidelity {STAND_IN} (not FID)" in result.stdout
+    assert "FID (torch-fidelity)" not in result.stdout
     result = CliRunner().invoke(app, [
         "eval", "-m", str(onnx_model), str(inputs), "--reference", str(reference), "--fid",
         "--fid-features", "no-such-extractor", "--quiet"])

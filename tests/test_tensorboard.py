@@ -56,14 +56,29 @@ def test_event_files_hold_the_losses_eval_grids_and_hparams(tiny_data: Path,
 def test_a_resumed_run_drops_the_events_after_its_checkpoint(tiny_data: Path,
                                                              tmp_path: Path) -> None:
     pytest.importorskip("tensorboard", reason="tensorboard is not installed")
+    import shutil
+
+    from tensorboard.backend.event_processing.event_file_loader import EventFileLoader
+
     from cyclegan_cli.training.loop import train
 
     cfg = tiny_config(tiny_data, tmp_path, n_epochs=1, n_epochs_decay=1, tensorboard=True,
                       max_steps=8)
     run = RunDir(train(cfg, quiet=True).run_dir)
+    kept = tmp_path / "step8.pt"
+    shutil.copyfile(run.latest, kept)
+    train(resume=run.path, overrides={"max_steps": 12}, quiet=True)  # events 10 and 12 ...
+    shutil.copyfile(kept, run.latest)  # ... then a crash loses the checkpoint after step 8
     train(resume=run.path, overrides={"max_steps": 16}, quiet=True)
-    steps = [e.step for e in _events(run.tensorboard).Scalars("loss/D_A")]
-    assert steps == [2, 4, 6, 8, 10, 12, 14, 16]
+    newest = max(run.tensorboard.glob("events.out.tfevents.*"), key=lambda p: p.stat().st_mtime)
+    starts = [e.step for e in EventFileLoader(str(newest)).Load()
+              if e.HasField("session_log") and e.session_log.status == e.session_log.START]
+    assert starts == [9]  # TensorBoard drops the older files' events from step 9 on
+    tb = {e.step: e.value for e in _events(run.tensorboard).Scalars("loss/D_A")}
+    assert sorted(tb) == [2, 4, 6, 8, 10, 12, 14, 16]
+    rows = {int(r.split(",")[0]): float(r.split(",")[4])
+            for r in run.losses.read_text().splitlines()[1:]}
+    assert tb[10] == pytest.approx(rows[10], rel=1e-4)  # the rerun's step 10, as losses.csv
 
 
 def test_without_the_package_the_run_stops_before_training_with_one_line(

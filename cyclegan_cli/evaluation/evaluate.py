@@ -50,7 +50,8 @@ class Standard(Protocol):  # evaluation.standard.StandardMetrics
     fid: bool
     kid: bool
     lpips: bool
-    names: tuple[str, str]
+    standard: bool  # the FID Inception (else another extractor: reported as FD/KD)
+    features: str
     kid_subsets: int | None
     kid_subset_size: int | None
 
@@ -84,17 +85,17 @@ class EvalReport:
     failed: list[tuple[str, str]] = field(default_factory=list)
     colour_swd: float | None = None  # translated A vs real B
     identity_colour_swd: float | None = None  # input A vs real B
-    # the standard FID/KID (torch-fidelity); distance_names says what they are ("FID", "KID",
-    # or "FD (name)", "KD (name)" for another torch-fidelity feature extractor)
+    # the standard FID/KID (torch-fidelity's FID Inception)
     fid: float | None = None
     identity_fid: float | None = None
     kid: float | None = None
     kid_std: float | None = None
     identity_kid: float | None = None
-    distance_names: list[str] | None = None
-    kid_subsets: int | None = None
+    kid_subsets: int | None = None  # (also of feature_kd, when torch-fidelity computed it)
     kid_subset_size: int | None = None
-    # the same arithmetic on a local ONNX model's features: not FID/KID
+    # the same arithmetic on other features (a local ONNX model, or another torch-fidelity
+    # extractor, named in feature_source): not FID/KID
+    feature_source: str | None = None
     feature_fd: float | None = None
     identity_feature_fd: float | None = None
     feature_kd: float | None = None
@@ -217,7 +218,8 @@ def evaluate(forward: ArrayTranslator, inputs: Sequence[Path], *, model: str = "
         if standard is not None and (standard.fid or standard.kid):
             _standard_distances(report, standard, originals, outputs, real)
     elif wants_distances:
-        report.notes.append("FID/KID need --reference (real images of the output domain)")
+        report.notes.append("FID/KID (and FD/KD) need --reference (real images of the output "
+                            "domain)")
     if backward is None and target is None:
         report.notes.append("no --target and no opposite generator: only distribution "
                             "distances can be measured")
@@ -258,6 +260,7 @@ def _feature_distances(report: EvalReport, features: Features, originals: list[n
         report.notes.append("FD/KD need at least 2 images on each side")
         return
     stats_real = gaussian_stats(f_real)
+    report.feature_source = f"local model {Path(getattr(features, 'path', '?')).name}"
     report.feature_fd = frechet_distance(*gaussian_stats(f_out), *stats_real)
     report.identity_feature_fd = frechet_distance(*gaussian_stats(f_in), *stats_real)
     report.feature_kd, report.feature_kd_std = kernel_distance(f_out, f_real)
@@ -272,9 +275,14 @@ def _standard_distances(report: EvalReport, standard: Standard, originals: list[
                         outputs: list[np.ndarray], real: list[np.ndarray]) -> None:
     found, notes = standard.distances({"model": outputs, "identity": originals}, real)
     model, identity = found["model"], found["identity"]
-    report.fid, report.identity_fid = model.fid, identity.fid
-    report.kid, report.kid_std, report.identity_kid = model.kid, model.kid_std, identity.kid
-    report.distance_names = list(standard.names)
+    if standard.standard:
+        report.fid, report.identity_fid = model.fid, identity.fid
+        report.kid, report.kid_std, report.identity_kid = model.kid, model.kid_std, identity.kid
+    else:  # another extractor's features: named apart
+        report.feature_source = f"torch-fidelity {standard.features}"
+        report.feature_fd, report.identity_feature_fd = model.fid, identity.fid
+        report.feature_kd, report.feature_kd_std = model.kid, model.kid_std
+        report.identity_feature_kd = identity.kid
     report.kid_subsets, report.kid_subset_size = standard.kid_subsets, standard.kid_subset_size
     report.notes.extend(notes)
 

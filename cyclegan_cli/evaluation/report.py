@@ -55,18 +55,20 @@ def print_report(report: EvalReport, console: Console, per_image: bool = False) 
     if report.colour_swd is not None:
         row("colour distance to reference", report.colour_swd, report.identity_colour_swd,
             lower_is_better=True)
-    fid_name, kid_name = report.distance_names or ("FID", "KID")
+    subsets = (f", {report.kid_subsets} subsets of {report.kid_subset_size}"
+               if report.kid_subsets else "")
     if report.fid is not None:
-        row(f"{fid_name} (torch-fidelity)", report.fid, report.identity_fid,
-            lower_is_better=True)
+        row("FID (torch-fidelity)", report.fid, report.identity_fid, lower_is_better=True)
     if report.kid is not None:
-        row(f"{kid_name} ({report.kid_subsets} subsets of {report.kid_subset_size})",
-            report.kid, report.identity_kid, 4, lower_is_better=True)
+        row(f"KID (torch-fidelity{subsets})", report.kid, report.identity_kid, 4,
+            lower_is_better=True)
+    source = literal(report.feature_source or "other features")
     if report.feature_fd is not None:
-        row("FD, local feature model (not FID)", report.feature_fd,
-            report.identity_feature_fd, lower_is_better=True)
-        row("KD, local feature model (not KID)", report.feature_kd,
-            report.identity_feature_kd, 4, lower_is_better=True)
+        row(f"FD, {source} (not FID)", report.feature_fd, report.identity_feature_fd,
+            lower_is_better=True)
+    if report.feature_kd is not None:
+        row(f"KD, {source} (not KID)", report.feature_kd, report.identity_feature_kd, 4,
+            lower_is_better=True)
     console.print(table)
     if report.sheet:
         console.print(f"contact sheet: [bold]{literal(report.sheet)}[/]", highlight=False)

@@ -30,6 +30,8 @@ import numpy as np
 from cyclegan_cli.errors import CganError
 
 INCEPTION = "inception-v3-compat"  # torch-fidelity's name for the FID Inception
+# a download that failed (other OSErrors, a full disk say, are not about the network)
+DOWNLOAD_ERRORS = (urllib.error.URLError, ConnectionError, TimeoutError)
 LPIPS_NET = "alex"
 LPIPS_BATCH = 16
 
@@ -168,7 +170,7 @@ class StandardMetrics:
     def _calculate(self, fidelity: Any, kwargs: dict[str, Any]) -> dict[str, float]:
         try:
             return fidelity.calculate_metrics(**kwargs)
-        except (urllib.error.URLError, OSError, ConnectionError) as exc:
+        except DOWNLOAD_ERRORS as exc:
             if self.standard and self.weights is None:
                 from torch_fidelity.feature_extractor_inceptionv3 import URL_INCEPTION_V3
 
@@ -196,7 +198,7 @@ class StandardMetrics:
                     warnings.simplefilter("ignore", UserWarning)
                     model = lpips.LPIPS(net=LPIPS_NET, version="0.1", verbose=False,
                                         pnet_rand=not self._lpips_pretrained)
-            except (urllib.error.URLError, OSError, ConnectionError) as exc:
+            except DOWNLOAD_ERRORS as exc:
                 import torchvision
 
                 url = torchvision.models.AlexNet_Weights.IMAGENET1K_V1.url

@@ -8,6 +8,7 @@ the same rule picks ``checkpoints/best.pt`` in training and names it in the run 
 from __future__ import annotations
 
 import csv
+import io
 import math
 from pathlib import Path
 
@@ -15,12 +16,28 @@ COLUMNS = ["step", "epoch", "seconds", "metric", "value", "identity", "ssim", "i
            "images", "failed", "median", "identity_median"]
 
 
+def complete_text(path: Path) -> str:
+    """A CSV log's text without a last line cut short by a kill (one without its newline)."""
+    text = path.read_text(encoding="utf-8")
+    return text if text.endswith("\n") else text[:text.rfind("\n") + 1]
+
+
+def _usable(row: dict[str, str]) -> bool:
+    try:
+        int(row["step"])
+        score(row), baseline(row)
+    except (KeyError, TypeError, ValueError):
+        return False
+    return True
+
+
 def read_rows(path: Path) -> list[dict[str, str]]:
-    """The rows of ``eval.csv`` (none when it does not exist)."""
+    """The complete rows of ``eval.csv`` (none when it does not exist); rows whose step or
+    scores do not parse are skipped."""
     if not path.exists():
         return []
-    with path.open(newline="", encoding="utf-8") as fh:
-        return [r for r in csv.DictReader(fh) if r.get("step") and r.get("value")]
+    reader = csv.DictReader(io.StringIO(complete_text(path), newline=""))
+    return [r for r in reader if _usable(r)]
 
 
 def score(row: dict[str, str]) -> float:
@@ -33,6 +50,11 @@ def baseline(row: dict[str, str]) -> float:
     return float(row["identity_median"]) if row.get("identity_median") else -math.inf
 
 
+def beats_baseline(row: dict[str, str]) -> bool:
+    """Whether a row's score is above the untouched input's (a row without one: always)."""
+    return score(row) > baseline(row)
+
+
 def best_row(rows: list[dict[str, str]], metric: str | None = None) -> dict[str, str] | None:
     """The first row with the highest score above its baseline (of ``metric``, else of the
     last row's metric), or None."""
@@ -41,7 +63,7 @@ def best_row(rows: list[dict[str, str]], metric: str | None = None) -> dict[str,
     metric = metric or rows[-1].get("metric")
     best: dict[str, str] | None = None
     for row in rows:
-        if row.get("metric") == metric and score(row) > baseline(row) and (
+        if row.get("metric") == metric and beats_baseline(row) and (
                 best is None or score(row) > score(best)):
             best = row
     return best

@@ -15,6 +15,7 @@ import csv
 import html
 import io
 import json
+import math
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,7 +24,7 @@ from PIL import Image
 
 from cyclegan_cli.atomic import atomic_write_text
 from cyclegan_cli.rundir.charts import Series, line_chart
-from cyclegan_cli.rundir.evallog import best_row, read_rows
+from cyclegan_cli.rundir.evallog import best_row, complete_text, read_rows
 from cyclegan_cli.rundir.layout import RunDir
 
 MAX_GRIDS = 12  # sample grids embedded (evenly spaced, the first and the latest included)
@@ -31,6 +32,7 @@ THUMB_WIDTH = 640  # pixels; the full-size PNG is a link away
 RELOAD_SECONDS = 60  # how often an open page of a running run reloads itself
 FIXED = ("step", "epoch", "lr", "images_per_s")  # losses.csv's columns before the losses
 CAPTION_KEY = "Description"  # PNG text of a sample grid: its columns, left to right
+STEP_KEY = "cyclegan-cli:step"  # PNG text of a sample grid: the training step it shows
 COLUMN_SEPARATOR = " | "
 FAMILIES = {"D": "discriminators", "G": "generators, adversarial", "cycle": "cycle consistency",
             "idt": "identity"}
@@ -46,10 +48,11 @@ td,th{border-bottom:1px solid #eee;padding:3px 6px;text-align:left;vertical-alig
 word-break:break-word}.grids img{width:100%;max-width:640px;height:auto;display:block;margin:6px 0;
 image-rendering:auto}input[type=range]{width:100%}.muted{color:#777}
 """
-SCRIPT = """
+SCRIPT = r"""
 const figs=[...document.querySelectorAll('.grids figure')],s=document.getElementById('pick');
 function show(i){figs.forEach((f,j)=>f.hidden=j!=i);}
-if(s){s.oninput=()=>show(+s.value);show(+s.value);}
+const h=location.hash.match(/grid=(\d+)/);
+if(s){if(h)s.value=h[1];s.oninput=()=>show(+s.value);show(+s.value);}
 addEventListener('load',()=>{const ok=[...document.images].filter(i=>i.naturalWidth>0);
 document.documentElement.dataset.imagesLoaded=ok.length;});
 """
@@ -60,6 +63,39 @@ class Thumbnails:
     """Embedded JPEGs of the sample grids, kept between refreshes (path → (mtime, data URI))."""
 
     cache: dict[Path, tuple[int, str, str]] = field(default_factory=dict)
+    steps: dict[Path, tuple[int, float]] = field(default_factory=dict)
+
+    def step(self, path: Path) -> float:
+        """The training step a grid shows (from its PNG text; ``inf`` where it has none, as in
+        runs from before it was written), read without decoding the pixels."""
+        stamp = path.stat().st_mtime_ns
+        hit = self.steps.get(path)
+        if hit and hit[0] == stamp:
+            return hit[1]
+        with Image.open(path) as img:
+            text = img.info.get(STEP_KEY)
+        try:
+            step = float(text) if text is not None else math.inf
+        except ValueError:
+            step = math.inf
+        self.steps[path] = (stamp, step)
+        return step
+
+    def order(self, grids: list[Path]) -> list[Path]:
+        """Grids in training order: by the step each shows where all say it, else by file
+        time (older runs; a copy that kept the times), then name."""
+        try:
+            steps = {p: self.step(p) for p in grids}
+            if all(math.isfinite(v) for v in steps.values()):
+                return sorted(grids, key=lambda p: (steps[p], p.name))
+            return sorted(grids, key=lambda p: (p.stat().st_mtime_ns, p.name))
+        except OSError:  # a grid deleted meanwhile
+            return sorted(grids, key=lambda p: p.name)
+
+    def keep_only(self, paths: list[Path]) -> None:
+        """Forget the thumbnails of grids no longer shown (the choice moves as a run grows)."""
+        wanted = set(paths)
+        self.cache = {p: v for p, v in self.cache.items() if p in wanted}
 
     def get(self, path: Path) -> tuple[str, str]:
         """(data URI, the grid's column caption or "")."""
@@ -85,17 +121,16 @@ def read_losses(path: Path) -> tuple[list[str], dict[str, list[float]]]:
     """(loss names, {column: values}) from ``losses.csv``; rows cut short are skipped."""
     if not path.exists():
         return [], {}
-    with path.open(newline="", encoding="utf-8") as fh:
-        reader = csv.DictReader(fh)
-        columns = list(reader.fieldnames or [])
-        data: dict[str, list[float]] = {c: [] for c in columns}
-        for row in reader:
-            try:
-                values = {c: float(row[c]) for c in columns}
-            except (TypeError, ValueError):
-                continue
-            for c, v in values.items():
-                data[c].append(v)
+    reader = csv.DictReader(io.StringIO(complete_text(path), newline=""))
+    columns = list(reader.fieldnames or [])
+    data: dict[str, list[float]] = {c: [] for c in columns}
+    for row in reader:
+        try:
+            values = {c: float(row[c]) for c in columns}
+        except (TypeError, ValueError):
+            continue
+        for c, v in values.items():
+            data[c].append(v)
     return [c for c in columns if c not in FIXED], data
 
 
@@ -163,7 +198,7 @@ def _best(run: RunDir, rows: list[dict[str, str]]) -> str:
     where = run.best.relative_to(run.path)
     there = "" if run.best.is_file() else " (the file is missing)"
     line = (f"<p><b>{_esc(where)}</b>{there}: step {_esc(best['step'])}, epoch "
-            f"{_esc(best['epoch'])}, {_esc(best['metric'])} median "
+            f"{_esc(best.get('epoch') or '?')}, {_esc(best.get('metric') or '')} median "
             f"{float(best.get('median') or best['value']):.2f} dB")
     if best.get("identity_median"):
         line += f" (untouched input {float(best['identity_median']):.2f} dB)"
@@ -171,11 +206,11 @@ def _best(run: RunDir, rows: list[dict[str, str]]) -> str:
 
 
 def _grids(run: RunDir, thumbs: Thumbnails) -> str:
-    grids = sorted(run.samples.glob("*.png"), key=lambda p: (p.stat().st_mtime_ns, p.name)) \
-        if run.samples.is_dir() else []
+    grids = thumbs.order(list(run.samples.glob("*.png"))) if run.samples.is_dir() else []
     if not grids:
         return "<p class=muted>No sample grid yet.</p>"
     shown = pick_grids(grids)
+    thumbs.keep_only(shown)
     figures, captions = [], []
     for i, path in enumerate(shown):
         rel = path.relative_to(run.path).as_posix()
@@ -228,7 +263,8 @@ def build_report(run: RunDir, *, status: str = "", live: bool = False,
     charts = _loss_charts(names, data)
     eval_chart = _eval_chart(rows)
     refresh = f'<meta http-equiv="refresh" content="{RELOAD_SECONDS}">' if live else ""
-    body = [f"<h1>{_esc(run.path.name)}</h1>",
+    name = run.path.resolve().name or str(run.path.resolve())
+    body = [f"<h1>{_esc(name)}</h1>",
             f'<p class="status">{_esc(status) + " — " if status else ""}{_esc("; ".join(facts))}'
             "</p>",
             "<h2>Losses, learning rate and speed</h2>",
@@ -241,7 +277,7 @@ def build_report(run: RunDir, *, status: str = "", live: bool = False,
              "<h2>Config</h2>", _config_table(run)]
     return ("<!doctype html><html lang=en><head><meta charset=utf-8>"
             '<meta name="viewport" content="width=device-width,initial-scale=1">'
-            f"{refresh}<title>{_esc(run.path.name)} — cyclegan-cli run report</title>"
+            f"{refresh}<title>{_esc(name)} — cyclegan-cli run report</title>"
             f"<style>{STYLE}</style></head><body>{''.join(body)}"
             f"<script>{SCRIPT}</script></body></html>")
 

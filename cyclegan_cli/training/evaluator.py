@@ -29,7 +29,7 @@ from cyclegan_cli.inference.metadata import ModelInfo
 from cyclegan_cli.inference.translator import Translator
 from cyclegan_cli.models import generator_size_multiple
 from cyclegan_cli.rundir import RunDir, torch_runner
-from cyclegan_cli.rundir.evallog import COLUMNS, best_row, read_rows, score
+from cyclegan_cli.rundir.evallog import COLUMNS, beats_baseline, best_row, read_rows, score
 
 
 @dataclass
@@ -127,8 +127,8 @@ class TrainingEvaluator:
             for net, was_training in modes.items():
                 net.train(was_training)
         summary = report.summary()
-        score = summary.get(self.metric, {})
-        value, median = score.get("mean", -math.inf), score.get("median", -math.inf)
+        figures = summary.get(self.metric, {})
+        value, median = figures.get("mean", -math.inf), figures.get("median", -math.inf)
         identity = summary.get("identity_psnr") if self.metric == "psnr" else None
         ssim = summary.get("ssim", {}).get("mean")
         identity_ssim = summary.get("identity_ssim", {}).get("mean")
@@ -138,19 +138,19 @@ class TrainingEvaluator:
         def cell(x: float | None, digits: int = 4) -> str:
             return "" if x is None else f"{x:.{digits}f}"
 
+        row = dict(zip(COLUMNS, (
+            str(step), str(epoch), f"{seconds:.1f}", self.metric, f"{value:.4f}",
+            cell(identity and identity["mean"]), cell(ssim), cell(identity_ssim),
+            str(len(report.images)), str(len(report.failed)), cell(median),
+            cell(identity and identity["median"])), strict=True))
         with self.csv.open("a", newline="") as fh:
             if new:
                 fh.write(",".join(COLUMNS) + "\n")
-            fh.write(",".join(str(x) for x in (
-                step, epoch, f"{seconds:.1f}", self.metric, f"{value:.4f}",
-                cell(identity and identity["mean"]), cell(ssim), cell(identity_ssim),
-                len(report.images), len(report.failed), cell(median),
-                cell(identity and identity["median"]))) + "\n")
-        beats_identity = identity is None or median > identity["median"]
-        improved = beats_identity and (math.isfinite(median) and median > self.best or (
-            median == math.inf and self.best != math.inf))
+            fh.write(",".join(row.values()) + "\n")
+        # decided on the row as written, by the rule the report reads it with (evallog)
+        improved = beats_baseline(row) and score(row) > self.best
         if improved:
-            self.best = median
+            self.best = score(row)
         return EvalResult(step, self.metric, value, improved, median,
                           identity and identity["mean"], identity and identity["median"],
                           ssim, identity_ssim)

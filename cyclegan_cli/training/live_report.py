@@ -32,7 +32,7 @@ class LiveReport:
         self.last = now
         try:
             write_report(self.run, status=status, live=live, thumbs=self.thumbs)
-        except (OSError, ValueError) as exc:
+        except Exception as exc:  # noqa: BLE001 - a view must never stop the training
             if not self.failed:
                 self.failed = True
                 self.warn(f"{self.run.report} could not be written ({exc}); training goes on")

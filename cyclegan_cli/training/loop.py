@@ -260,7 +260,8 @@ class TrainingSession:
         if self.cfg.tensorboard:
             from cyclegan_cli.training.tensorboard import TensorBoardLog
 
-            self.tensorboard = TensorBoardLog(self.run, self.cfg, self.trainer.global_step)
+            self.tensorboard = TensorBoardLog(self.run, self.cfg, self.trainer.global_step,
+                                              self._warn)
         self.log = LossLog(self.run.losses, self.trainer.loss_names,
                            resume_step=self.trainer.global_step if resumed else None)
 
@@ -313,7 +314,7 @@ class TrainingSession:
             return None
         rows = [self.trainer.sample_row(real_a, real_b) for real_a, real_b in self.samples]
         path = self.run.sample(tag)
-        save_grid(path, rows, self.trainer.family.sample_columns)
+        save_grid(path, rows, self.trainer.family.sample_columns, self.trainer.global_step)
         if self.tensorboard is not None:
             self.tensorboard.grid(self.trainer.global_step, path)
         return path
@@ -506,9 +507,10 @@ class TrainingSession:
                             f"stopped at step {t.global_step}; saved {self.run.latest}. "
                             f"Continue with: cgan train --resume {self.run.path}")
                 self._finish()
-            except CganError as exc:  # the page stops reloading and says why
+            except BaseException as exc:  # whatever ends the run: the page stops reloading
                 self._final_report(str(exc) if isinstance(exc, TrainingInterrupted)
-                                   else f"stopped: {exc}")
+                                   else f"stopped: {type(exc).__name__}: {exc}"
+                                   if not isinstance(exc, CganError) else f"stopped: {exc}")
                 raise
             self._final_report("finished")
         return TrainResult(self.run.path, t.global_step, t.epoch, str(self.device),
