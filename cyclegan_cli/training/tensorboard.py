@@ -57,17 +57,26 @@ class TensorBoardLog:
 
         return SummaryWriter(log_dir=str(self.folder), purge_step=purge_step)
 
-    def _ensure_folder(self, step: int) -> None:
-        """Put the folder back when it was deleted while the run trained (the writer appends
-        to its file by name: the folder comes first, then a new file with its header)."""
-        if self.folder.is_dir():
-            return
+    def _reopen(self, step: int) -> None:
+        """A new writer (and event file) in a folder made again, after the old one was
+        deleted while the run trained."""
         self.folder.mkdir(parents=True, exist_ok=True)
         with contextlib.suppress(Exception):  # the old file's pending events: best effort
             self.writer.close()
         self.writer = self._open(None)
         self.warn(f"{self.folder} was deleted while the run trained; events from step {step} "
                   "on go to a new file")
+
+    def _write(self, step: int, write: Callable[[Any], None]) -> None:
+        """``write(writer)``, with the folder put back first where it went (the writer appends
+        to its file by name), and once more where its thread lost the file as it wrote."""
+        if not self.folder.is_dir():
+            self._reopen(step)
+        try:
+            write(self.writer)
+        except OSError:
+            self._reopen(step)
+            write(self.writer)
 
     def _hparams(self, cfg: TrainConfig) -> None:
         from torch.utils.tensorboard.summary import hparams
@@ -79,25 +88,21 @@ class TensorBoardLog:
 
     def scalars(self, step: int, losses: dict[str, float], lr: float,
                 images_per_s: float) -> None:
-        self._ensure_folder(step)
-        for name, value in losses.items():
-            self.writer.add_scalar(f"loss/{name}", value, step)
-        self.writer.add_scalar("train/lr", lr, step)
-        self.writer.add_scalar("train/images_per_s", images_per_s, step)
+        values = {**{f"loss/{k}": v for k, v in losses.items()}, "train/lr": lr,
+                  "train/images_per_s": images_per_s}
+        self._write(step, lambda w: [w.add_scalar(k, v, step) for k, v in values.items()])
 
     def evaluation(self, step: int, metric: str, mean: float, median: float,
                    identity_median: float | None) -> None:
-        self._ensure_folder(step)
-        self.writer.add_scalar("eval/median", median, step)
-        self.writer.add_scalar(f"eval/{metric}", mean, step)
+        values = {"eval/median": median, f"eval/{metric}": mean}
         if identity_median is not None:
-            self.writer.add_scalar("eval/untouched_input_median", identity_median, step)
+            values["eval/untouched_input_median"] = identity_median
+        self._write(step, lambda w: [w.add_scalar(k, v, step) for k, v in values.items()])
 
     def grid(self, step: int, path: Path) -> None:
-        self._ensure_folder(step)
         with Image.open(path) as img:
             pixels = np.asarray(img.convert("RGB"))
-        self.writer.add_image("samples", pixels, step, dataformats="HWC")
+        self._write(step, lambda w: w.add_image("samples", pixels, step, dataformats="HWC"))
 
     def flush(self) -> None:
         if self.folder.is_dir():
