@@ -307,8 +307,9 @@ def export(
         help="A run directory, or a reference-layout generator checkpoint "
              "(latest_net_G_A.pth style).", show_default=False)],
     direction: Annotated[Literal["AtoB", "BtoA", "both"], typer.Option(
-        help="Which generator(s) to export (a reference file: taken from G_A / G_B in its "
-             "name unless given).")] = "both",
+        help="Which generator(s) to export (a checkpoint file: taken from its name, G_A / "
+             "G_A2B / netG_B2A…, or the key it keeps the generator under, unless given).")
+    ] = "both",
     out: Annotated[Path, typer.Option("--out", "-o", help="Output folder.")] = Path("weights"),
     name: Annotated[Optional[str], typer.Option(  # noqa: UP045
         help="File name stem (default: the run's name).", show_default=False)] = None,
@@ -345,7 +346,9 @@ def export(
         stem = name or source.stem
         results = [export_reference(
             source, direction=None if direction == "both" else direction,
-            out=out / f"{stem}.onnx", domain_from=domain_from, domain_to=domain_to, fp16=fp16)]
+            out=out / f"{stem}.onnx", domain_from=domain_from, domain_to=domain_to, fp16=fp16,
+            on_detected=lambda line: console.print(literal(line), highlight=False,
+                                                   soft_wrap=True))]
         if quantize == "int8":
             results = [add_int8(r) for r in results]
     else:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
 import numpy as np
@@ -297,3 +298,69 @@ def test_reference_without_norm_has_no_conv_biases(tmp_path: Path) -> None:
     assert details["norm"] == "none"
     x = torch.rand(1, 3, 16, 16) * 2 - 1
     assert np.abs(torch_out(loaded, x) - torch_out(net, x)).max() < 1e-6
+
+
+# -- checkpoints of other projects ------------------------------------------------------------
+def test_direction_from_the_names_other_projects_use() -> None:
+    for name, direction in [("G_A2B_epoch33.pth", "AtoB"), ("netG_A2B.pth", "AtoB"),
+                            ("netG_B2A.pth", "BtoA"), ("horse_AtoB.pth", "AtoB"),
+                            ("G_BA.pth", "BtoA"), ("model_B2A_200.pth", "BtoA"),
+                            ("G_A_and_G_B.pth", None), ("GAN.pth", None),
+                            ("BAtoBA.pth", None)]:
+        assert direction_from_name(name) == direction, name
+
+
+def _renamed(state: dict[str, torch.Tensor], old: str, new: str) -> dict[str, torch.Tensor]:
+    return {k.replace(f".{old}.", f".{new}.") : v for k, v in state.items()}
+
+
+def test_a_generator_whose_blocks_are_named_block_exports_and_says_so(tmp_path: Path) -> None:
+    torch.manual_seed(0)
+    net = build_generator("resnet_6blocks", ngf=8).eval()
+    file = tmp_path / "G_A2B_epoch33.pth"
+    torch.save(_renamed(net.state_dict(), "conv_block", "block"), file)
+    said: list[str] = []
+    result = export_reference(file, out=tmp_path / "g.onnx", on_detected=said.append)
+    assert result.direction == "AtoB" and result.max_abs_diff < 1e-4
+    assert said == ["detected resnet_6blocks (6 residual blocks, ngf 8, instance norm, no "
+                    "dropout), AtoB (from the file name); residual blocks model.N.block.* "
+                    "read as model.N.conv_block.*"]
+    x = torch.rand(1, 3, 32, 32) * 2 - 1
+    assert np.abs(run_onnx(result.path, x) - torch_out(net, x)).max() < 1e-4
+
+
+def test_wrapped_checkpoints_holding_one_or_both_generators(tmp_path: Path) -> None:
+    torch.manual_seed(0)
+    net_a, net_b = (build_generator("resnet_6blocks", ngf=8).eval() for _ in range(2))
+    both = tmp_path / "checkpoint_200.pth"
+    torch.save({"G_AB": net_a.state_dict(), "G_BA": net_b.state_dict(), "epoch": 200,
+                "optimizer_G": {"lr": 2e-4}}, both)
+    with pytest.raises(ExportError, match=r"holds both generators \(G_AB, G_BA\)"):
+        export_reference(both, out=tmp_path / "x.onnx")
+    said: list[str] = []
+    result = export_reference(both, "BtoA", tmp_path / "b.onnx", on_detected=said.append)
+    x = torch.rand(1, 3, 32, 32) * 2 - 1
+    assert np.abs(run_onnx(result.path, x) - torch_out(net_b, x)).max() < 1e-4
+    assert "BtoA (given); weights under 'G_BA'" in said[0]
+    nested = tmp_path / "generator.pth"
+    torch.save({"netG": {"state_dict": {"module." + k: v for k, v in
+                                         net_a.state_dict().items()}}}, nested)
+    said.clear()
+    result = export_reference(nested, "AtoB", tmp_path / "n.onnx", on_detected=said.append)
+    assert np.abs(run_onnx(result.path, x) - torch_out(net_a, x)).max() < 1e-4
+    assert "weights under 'netG.state_dict'; module. prefix removed" in said[0]
+    one = tmp_path / "gen.pth"
+    torch.save({"netG_A2B": net_a.state_dict()}, one)
+    result = export_reference(one, out=tmp_path / "one.onnx", on_detected=said.append)
+    assert result.direction == "AtoB" and "AtoB (from the file's keys)" in said[-1]
+
+
+def test_zero_residual_blocks_name_the_key_pattern_seen(tmp_path: Path) -> None:
+    state = build_generator("resnet_6blocks", ngf=8).state_dict()
+    odd = {re.sub(r"^model\.(\d+)\.conv_block\.", r"model.\1.0.", k): v
+           for k, v in state.items()}  # blocks as bare Sequentials: no name to rename
+    file = tmp_path / "G_A.pth"
+    torch.save(odd, file)
+    with pytest.raises(ExportError, match=r"no residual blocks model\.10\.conv_block\.\*; its "
+                                          r"keys look like: .*model\.N\.N\.N\.weight"):
+        load_reference_generator(file)

@@ -16,7 +16,13 @@ the architecture apart:
   statistics -> batch norm; neither -> no norm. Running statistics of instance norms (saved by
   old PyTorch versions) are dropped, as the reference does when it loads them.
 
-A ``module.`` prefix (from DataParallel) is removed.
+Checkpoints of other projects are accepted as people publish them (:func:`unwrap_state`,
+:func:`normalise_keys`): a ``module.`` prefix (DataParallel) is removed; a state dict wrapped
+in a dict (``state_dict``, ``model``, ``netG``, ``generator``… or one generator per direction
+under ``G_A``/``G_AB``/``G_A2B``/``netG_A2B``…) is found; residual blocks named other than
+``conv_block`` (``model.10.block.*``) are renamed. File names say the direction as the
+reference does (``G_A``/``G_B``) or as others do (``G_A2B``, ``netG_B2A``, ``AtoB``).
+:func:`describe` is the one line that says what was detected.
 """
 
 from __future__ import annotations
@@ -40,6 +46,7 @@ EXPECTED = ("expected a state dict of a reference ResNet or U-Net generator (key
             "model.1.weight and model.10.conv_block.1.weight, or model.model.0.weight)")
 _BUFFERS = ("running_mean", "running_var", "num_batches_tracked")
 _BLOCK = re.compile(r"^model\.(\d+)\.conv_block\.")
+_ANY_BLOCK = re.compile(r"^model\.(\d+)\.([A-Za-z_][A-Za-z0-9_]*)\.")
 
 
 def _keys_preview(keys: list[str], limit: int = 6) -> str:
@@ -49,16 +56,79 @@ def _keys_preview(keys: list[str], limit: int = 6) -> str:
     return ", ".join(keys[:limit]) + more
 
 
-def _clean_state(raw: Any) -> dict[str, torch.Tensor]:
-    """The tensors of ``raw`` with any DataParallel ``module.`` prefix removed."""
-    if isinstance(raw, Mapping) and isinstance(raw.get("state_dict"), Mapping):
-        raw = raw["state_dict"]
+# keys under which checkpoints wrap a generator's state dict: one per direction, or one
+WRAPPED = {"AtoB": ("G_A", "G_AB", "G_A2B", "netG_A", "netG_AB", "netG_A2B", "generator_A2B",
+                    "gen_AB", "G_AtoB"),
+           "BtoA": ("G_B", "G_BA", "G_B2A", "netG_B", "netG_BA", "netG_B2A", "generator_B2A",
+                    "gen_BA", "G_BtoA")}
+WRAPPERS = ("state_dict", "model", "netG", "generator", "G", "net", "params_ema", "params",
+            "model_state_dict", "state")
+
+
+def _is_state(value: Any) -> bool:
+    return isinstance(value, Mapping) and any(isinstance(v, torch.Tensor)
+                                              for v in value.values())
+
+
+def unwrap_state(raw: Any, direction: str | None = None
+                 ) -> tuple[Mapping[str, Any], str | None, str]:
+    """(the state dict inside ``raw``, the direction its wrapping says or None, where it was:
+    "" for a bare state dict, else the key path). A file holding both directions needs
+    ``direction``."""
+    where: list[str] = []
+    for _ in range(4):  # wrappers nest a few levels at most
+        if not isinstance(raw, Mapping):
+            break
+        if _is_state(raw):
+            return raw, None, ".".join(where)
+        found = {d: next((k for k in keys if _is_state(raw.get(k))), None)
+                 for d, keys in WRAPPED.items()}
+        found = {d: k for d, k in found.items() if k is not None}
+        if found:
+            if direction is None and len(found) > 1:
+                raise ExportError(f"the file holds both generators ({', '.join(found.values())})"
+                                  "; give the direction (AtoB or BtoA)")
+            chosen = direction if direction in found else next(iter(found))
+            if direction is not None and direction not in found:
+                raise ExportError(f"the file holds only the {chosen} generator "
+                                  f"({found[chosen]}), not {direction}")
+            return raw[found[chosen]], chosen, ".".join([*where, found[chosen]])
+        key = next((k for k in WRAPPERS if isinstance(raw.get(k), Mapping)), None)
+        if key is None:
+            break
+        where.append(key)
+        raw = raw[key]
     if not isinstance(raw, Mapping):
         raise ExportError(f"{EXPECTED}; found a {type(raw).__name__}")
-    state = {str(k): v for k, v in raw.items() if isinstance(v, torch.Tensor)}
+    return raw, None, ".".join(where)
+
+
+def normalise_keys(state: dict[str, torch.Tensor]) -> tuple[dict[str, torch.Tensor], list[str]]:
+    """Keys in the reference's naming, and what was renamed: a ``module.`` prefix dropped,
+    residual blocks named ``model.N.<name>.*`` (``block``, ``res``…) renamed ``conv_block``."""
+    changes = []
     if state and all(k.startswith("module.") for k in state):
         state = {k.removeprefix("module."): v for k, v in state.items()}
-    return state
+        changes.append("module. prefix removed")
+    names = {m.group(2) for k in state if (m := _ANY_BLOCK.match(k)) and int(m.group(1)) >= 10}
+    if len(names) == 1 and (name := names.pop()) != "conv_block":
+        state = {_ANY_BLOCK.sub(lambda m: f"model.{m.group(1)}.conv_block.", k, count=1)
+                 if (m := _ANY_BLOCK.match(k)) and int(m.group(1)) >= 10 else k: v
+                 for k, v in state.items()}
+        changes.append(f"residual blocks model.N.{name}.* read as model.N.conv_block.*")
+    return state, changes
+
+
+def key_pattern(keys: list[str], limit: int = 8) -> str:
+    """The shapes of ``keys`` with numbers as N (``model.N.block.N.weight``), most common
+    first."""
+    counts: dict[str, int] = {}
+    for k in keys:
+        shape = re.sub(r"\d+", "N", k)
+        counts[shape] = counts.get(shape, 0) + 1
+    ranked = sorted(counts, key=lambda x: -counts[x])
+    more = f", … ({len(ranked)} shapes)" if len(ranked) > limit else ""
+    return ", ".join(ranked[:limit]) + more
 
 
 def _norm_kind(state: dict[str, torch.Tensor], conv: str, norm: str) -> str:
@@ -73,6 +143,10 @@ def _norm_kind(state: dict[str, torch.Tensor], conv: str, norm: str) -> str:
 def _resnet_details(state: dict[str, torch.Tensor]) -> dict[str, Any]:
     stem = state["model.1.weight"]
     blocks = sorted({int(m.group(1)) for k in state if (m := _BLOCK.match(k))})
+    if not blocks:
+        raise ExportError(f"{EXPECTED}; a ResNet stem (model.1, 7x7) but no residual blocks "
+                          f"model.10.conv_block.*; its keys look like: "
+                          f"{key_pattern(sorted(state))}")
     if blocks != list(range(10, 10 + len(blocks))):
         raise ExportError(f"{EXPECTED}; the residual blocks are not model.10, model.11, …")
     n_blocks = len(blocks)
@@ -161,12 +235,16 @@ def _fit_state(net: nn.Module, state: dict[str, torch.Tensor],
     return fitted
 
 
-def load_reference_generator(path: str | os.PathLike) -> tuple[nn.Module, str, dict[str, Any]]:
-    """Load a reference CycleGAN generator checkpoint (``*_net_G_A.pth`` / ``*_net_G_B.pth``).
+def load_reference_generator(path: str | os.PathLike, direction: str | None = None
+                             ) -> tuple[nn.Module, str, dict[str, Any]]:
+    """Load a reference-layout CycleGAN generator checkpoint (``*_net_G_A.pth``, or another
+    project's, see the module docstring); ``direction`` picks the generator of a file that
+    holds both.
 
     Returns the generator (CPU, eval mode), its architecture name (``resnet_9blocks``,
     ``unet_256``, ...) and the detected details (ngf, blocks or depth, norm, dropout,
-    channels, size multiple). Unreadable files and unknown layouts raise :class:`ExportError`.
+    channels, size multiple; ``wrapped_in``, ``renamed``, ``direction_in_file``). Unreadable
+    files and unknown layouts raise :class:`ExportError`.
     """
     path = Path(path)
     if not path.is_file():
@@ -177,10 +255,13 @@ def load_reference_generator(path: str | os.PathLike) -> tuple[nn.Module, str, d
         raise ExportError(f"{path} is not a readable PyTorch checkpoint "
                           f"({type(exc).__name__})") from exc
     try:
-        state = _clean_state(raw)
+        inner, in_file, wrapped_in = unwrap_state(raw, direction)
+        state, renamed = normalise_keys({str(k): v for k, v in inner.items()
+                                         if isinstance(v, torch.Tensor)})
         details = detect_layout(state)
     except ExportError as exc:
         raise ExportError(f"{path}: {exc}") from None
+    details.update(wrapped_in=wrapped_in, renamed=renamed, direction_in_file=in_file)
     net = build_reference_generator(details)
     try:
         net.load_state_dict(_fit_state(net, state, details), strict=True)
@@ -192,39 +273,68 @@ def load_reference_generator(path: str | os.PathLike) -> tuple[nn.Module, str, d
     return net.eval(), details["architecture"], details
 
 
+_NAMED = {"AtoB": re.compile(r"(?:G_?(?:A2B|AtoB|AB|A)|A2B|AtoB)(?![A-Za-z0-9])"),
+          "BtoA": re.compile(r"(?:G_?(?:B2A|BtoA|BA|B)|B2A|BtoA)(?![A-Za-z0-9])")}
+
+
 def direction_from_name(path: str | os.PathLike) -> str | None:
-    """``AtoB`` for reference ``G_A`` files, ``BtoA`` for ``G_B`` files, else None."""
+    """The direction a file name says: ``AtoB`` for the reference's ``G_A`` and for
+    ``G_AB``, ``G_A2B_epoch33``, ``netG_A2B``, ``…_AtoB``; ``BtoA`` likewise; else None (also
+    when the name says both)."""
     stem = Path(path).stem
-    if re.search(r"G_(A|AB)(?![A-Za-z0-9])", stem):
-        return "AtoB"
-    if re.search(r"G_(B|BA)(?![A-Za-z0-9])", stem):
-        return "BtoA"
-    return None
+    said = {d for d, pattern in _NAMED.items()
+            if any(not stem[:m.start()][-1:].isalnum() or stem[:m.start()].endswith("net")
+                   for m in pattern.finditer(stem))}
+    return said.pop() if len(said) == 1 else None
+
+
+def describe(details: dict[str, Any], direction: str, how: str) -> str:
+    """One line on what was detected, e.g. ``resnet_9blocks (9 residual blocks, ngf 64,
+    instance norm, no dropout), AtoB (from the file name)``."""
+    size = (f"{details['n_blocks']} residual blocks" if details["family"] == "resnet"
+            else f"{details['num_downs']} levels")
+    norm = {"instance": "instance norm", "instance_affine": "affine instance norm",
+            "batch": "batch norm", "none": "no norm"}[details["norm"]]
+    parts = [f"{details['architecture']} ({size}, ngf {details['ngf']}, {norm}, "
+             f"{'dropout' if details['dropout'] else 'no dropout'}), {direction} ({how})"]
+    if details.get("wrapped_in"):
+        parts.append(f"weights under {details['wrapped_in']!r}")
+    parts += details.get("renamed", [])
+    return "detected " + "; ".join(parts)
 
 
 def export_reference(path: str | os.PathLike, direction: str | None = None,
                      out: str | os.PathLike | None = None, *, domain_from: str | None = None,
                      domain_to: str | None = None, fp16: bool = False,
-                     verify: bool = True) -> ExportResult:
-    """Export a reference generator checkpoint to ONNX (default ``weights/<file stem>.onnx``).
+                     verify: bool = True, on_detected: Any = None) -> ExportResult:
+    """Export a reference-layout generator checkpoint to ONNX (default
+    ``weights/<file stem>.onnx``).
 
-    ``direction`` defaults to what the file name says (``G_A``: AtoB, ``G_B``: BtoA) and must be
-    given otherwise. Domain names default to ``A``/``B``. The file is verified in ONNX Runtime
-    like :func:`~cyclegan_cli.export.runs.export_run` does.
+    ``direction`` defaults to what the file name says (``G_A``/``G_A2B``…: AtoB) or, failing
+    that, the key the file wraps the generator under, and must be given otherwise. Domain names
+    default to ``A``/``B``. ``on_detected`` is called with :func:`describe`'s line before the
+    export. The file is verified in ONNX Runtime like
+    :func:`~cyclegan_cli.export.runs.export_run` does.
     """
     path = Path(path)
-    direction = direction or direction_from_name(path)
-    if direction is None:
-        raise ExportError(f"cannot tell the direction of {path.name} (no G_A or G_B in the "
-                          "name); give it as AtoB or BtoA")
-    if direction not in DIRECTIONS:
+    if direction is not None and direction not in DIRECTIONS:
         raise ExportError(f"unknown direction {direction!r}; use AtoB or BtoA")
-    net, arch, details = load_reference_generator(path)
+    named = direction_from_name(path)
+    net, arch, details = load_reference_generator(path, direction or named)
+    how = "given" if direction else "from the file name" if named else "from the file's keys"
+    direction = direction or named or details["direction_in_file"]
+    if direction is None:
+        raise ExportError(f"cannot tell the direction of {path.name} (no G_A, G_B, A2B or B2A "
+                          "in its name or keys); give it as AtoB or BtoA")
     if details["input_nc"] != 3 or details["output_nc"] != 3:
         raise ExportError(f"{path}: the generator maps {details['input_nc']} to "
                           f"{details['output_nc']} channels; only RGB (3 -> 3) can be exported")
+    if on_detected is not None:
+        on_detected(describe(details, direction, how))
     src, dst = ("A", "B") if direction == "AtoB" else ("B", "A")
-    config = {k: v for k, v in details.items() if k not in ("family", "architecture")}
+    config = {k: v for k, v in details.items()
+              if k not in ("family", "architecture", "wrapped_in", "renamed",
+                           "direction_in_file")}
     info = ModelInfo(
         direction=direction,
         domain_from=domain_from or src,
@@ -233,8 +343,7 @@ def export_reference(path: str | os.PathLike, direction: str | None = None,
         size_multiple=int(details["size_multiple"]),
         version=cyclegan_cli.__version__,
         source=str(path.resolve()),
-        config={"origin": "reference CycleGAN checkpoint", **config},
+        config={"origin": "reference-layout CycleGAN checkpoint", **config},
     )
     target = Path(out) if out is not None else Path("weights") / f"{path.stem}.onnx"
     return export_and_verify(net, info, target, fp16=fp16, verify=verify)
-
