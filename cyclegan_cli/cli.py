@@ -359,7 +359,9 @@ def export(
         if r.fp16_path is not None:
             line += f"; fp16 {literal(r.fp16_path)} max abs diff {r.fp16_diff:.2e}"
         if r.int8_path is not None:
-            line += f"; int8 {literal(r.int8_path)} {r.int8_psnr:.1f} dB PSNR vs fp32"
+            line += f"; int8 {literal(r.int8_path)} " + (
+                r.int8_report.describe() if r.int8_report is not None
+                else f"{r.int8_psnr:.1f} dB PSNR vs fp32")
         console.print(line, highlight=False, soft_wrap=True)
         for warning in r.warnings:
             console.print(f"[yellow]warning:[/] {literal(warning)}", highlight=False,

@@ -128,5 +128,57 @@ def test_export_run_int8(tiny_data: Path, tmp_path: Path) -> None:
                            calibration_images=photo_crops(2, SIZE), calibration_size=SIZE)
     assert result.int8_path == tmp_path / "w" / "m-AtoB-int8.onnx"
     assert result.int8_psnr is not None and math.isfinite(result.int8_psnr)
-    assert (result.int8_psnr < 30) == bool(result.warnings)
+    worst_name, worst = result.int8_report.worst
+    assert result.int8_psnr == pytest.approx(result.int8_report.mean)
+    assert (worst < 30) == bool(result.warnings)  # the worst image decides, not the mean
+    if result.warnings:
+        assert worst_name in result.warnings[0]
     assert load_model(result.int8_path, threads=1).info.precision == "int8"
+
+
+def test_int8_report_names_the_worst_image_and_measures_512(fp32_file: Path,
+                                                           int8_file: Path) -> None:
+    from cyclegan_cli.export.quantize import int8_report
+
+    crops = photo_crops(3, SIZE, seed=7)
+    flat = np.full((SIZE, SIZE, 3), 128, np.uint8)
+    report = int8_report(fp32_file, int8_file, [("a", crops[0]), ("flat grey", flat),
+                                                ("c", crops[2])], large=64, n_large=1,
+                         threads=1)
+    values = dict(report.per_image)
+    assert report.worst == min(report.per_image, key=lambda item: item[1])
+    assert report.mean == pytest.approx(np.mean([v for v in values.values()
+                                                 if math.isfinite(v)]))
+    assert report.large is not None and math.isfinite(report.large)
+    text = report.describe()
+    assert f"worst {report.worst[1]:.1f} dB, {report.worst[0]}" in text and "512²:" in text
+    assert psnr_warning(19.0, what="held-out crop 3 (256²)") == (
+        "int8 output is 19.0 dB PSNR from fp32 on held-out crop 3 (256²) (below 30 dB): "
+        "visible quality loss; prefer the fp32 file")
+
+
+def test_quantizing_keeps_onnx_runtimes_chatter_out_of_the_terminal(
+        fp32_file: Path, tmp_path: Path, capfd: pytest.CaptureFixture[str]) -> None:
+    import logging
+
+    logging.basicConfig()  # as an application that logs would have it: root prints warnings
+    capfd.readouterr()
+    quantize_int8(fp32_file, tmp_path / "quiet.onnx", photo_crops(2, SIZE), size=SIZE)
+    out, err = capfd.readouterr()
+    assert out == "" and err == "", (out, err)
+
+
+def test_int8_report_benchmark_at_toy_size(fp32_file: Path) -> None:
+    import json
+    import subprocess
+    import sys
+
+    root = Path(__file__).resolve().parents[1]
+    run = subprocess.run([sys.executable, str(root / "benchmarks" / "int8_report.py"),
+                          "--model", str(fp32_file), "--crops", "2", "--size", str(SIZE),
+                          "--large", "0"], capture_output=True, text=True, timeout=300,
+                         env={"PYTHONPATH": str(root), "PATH": "", "OMP_NUM_THREADS": "1"})
+    assert run.returncode == 0, run.stderr[-2000:]
+    result = json.loads(run.stdout)
+    assert len(result["per_image_db"]) == 2 and result["worst"] in result["per_image_db"]
+    assert result["worst_db"] <= result["mean_db"] and result["large_db"] is None

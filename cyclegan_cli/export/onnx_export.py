@@ -24,6 +24,7 @@ import os
 import warnings
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import onnx
@@ -53,7 +54,8 @@ class ExportResult:
     fp16_path: Path | None = None
     fp16_diff: float | None = None
     int8_path: Path | None = None
-    int8_psnr: float | None = None  # dB, int8 vs fp32 uint8 outputs on held-out photo crops
+    int8_psnr: float | None = None  # dB, int8 vs fp32 uint8 outputs: mean over held-out crops
+    int8_report: Any = None  # export.quantize.Int8Report: per image, the worst, 512²
     warnings: list[str] = field(default_factory=list)
 
 
@@ -229,14 +231,25 @@ def export_and_verify(net: nn.Module, info: ModelInfo, path: str | os.PathLike, 
 
 def add_int8(result: ExportResult, *, calibration_images: list[np.ndarray] | None = None,
              calibration_size: int = 256, verify: bool = True) -> ExportResult:
-    """Quantize ``result.path`` to its ``-int8`` twin and fill ``int8_path`` / ``int8_psnr``
-    (``nan`` unless ``verify``); a PSNR under 30 dB adds a text to ``result.warnings``."""
-    from cyclegan_cli.export.quantize import int8_path_for, int8_psnr, psnr_warning, quantize_int8
+    """Quantize ``result.path`` to its ``-int8`` twin and fill ``int8_path``, ``int8_report``
+    and ``int8_psnr`` (its mean; ``nan`` unless ``verify``); a worst image under 30 dB adds a
+    text naming it to ``result.warnings``."""
+    from cyclegan_cli.export.quantize import (
+        int8_path_for,
+        int8_report,
+        psnr_warning,
+        quantize_int8,
+    )
 
     result.int8_path = quantize_int8(result.path, int8_path_for(result.path),
                                      calibration_images, calibration_size)
-    result.int8_psnr = int8_psnr(result.path, result.int8_path) if verify else math.nan
-    warning = psnr_warning(result.int8_psnr) if verify else None
+    if not verify:
+        result.int8_psnr = math.nan
+        return result
+    report = result.int8_report = int8_report(result.path, result.int8_path)
+    result.int8_psnr = report.mean
+    worst_name, worst = report.worst
+    warning = psnr_warning(worst, what=worst_name)
     if warning:
         result.warnings.append(f"{result.int8_path.name}: {warning}")
     return result

@@ -20,10 +20,14 @@ so figures from them say little about trained generators.
 
 from __future__ import annotations
 
+import contextlib
+import io
+import logging
 import math
 import os
 import tempfile
 from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -89,6 +93,24 @@ class _Reader:
 
     def rewind(self) -> None:
         self._it = iter(self.tensors)
+
+
+@contextlib.contextmanager
+def _quiet() -> Iterator[None]:
+    """ONNX Runtime's quantizer talks: Python log records (``WARNING:root:…``), calibration
+    prints and its C++ logger on the process's stderr. None of it is for the user: our own
+    report follows."""
+    import onnxruntime as ort
+
+    logging.disable(logging.WARNING)
+    ort.set_default_logger_severity(3)  # errors only
+    try:
+        with contextlib.redirect_stdout(io.StringIO()), \
+                contextlib.redirect_stderr(io.StringIO()):
+            yield
+    finally:
+        logging.disable(logging.NOTSET)
+        ort.set_default_logger_severity(2)
 
 
 def _end_convs(model: onnx.ModelProto) -> list[str]:
@@ -178,22 +200,24 @@ def quantize_int8(fp32_path: str | os.PathLike, out_path: str | os.PathLike | No
     with tempfile.TemporaryDirectory(prefix="cgan-int8-") as tmp:
         model_in = str(src)
         if preprocess:
-            model_in = _pre_process(quant_pre_process, src, Path(tmp))
+            with _quiet():
+                model_in = _pre_process(quant_pre_process, src, Path(tmp))
         q_path = Path(tmp) / "int8.onnx"
         graph = onnx.load(model_in)
         exclude = _end_convs(graph) if keep_ends_float else []
         exclude += [n.name for n in graph.graph.node if n.op_type in float_ops and n.name]
         try:
-            quantize_static(
-                model_in, str(q_path), reader, quant_format=QuantFormat.QDQ,
-                op_types_to_quantize=list(QUANTIZED_OPS), per_channel=per_channel,
-                nodes_to_exclude=exclude,
-                activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
-                calibrate_method={"minmax": CalibrationMethod.MinMax,
-                                  "percentile": CalibrationMethod.Percentile,
-                                  "entropy": CalibrationMethod.Entropy}[method],
-                extra_options={"ActivationSymmetric": False, "WeightSymmetric": True},
-            )
+            with _quiet():
+                quantize_static(
+                    model_in, str(q_path), reader, quant_format=QuantFormat.QDQ,
+                    op_types_to_quantize=list(QUANTIZED_OPS), per_channel=per_channel,
+                    nodes_to_exclude=exclude,
+                    activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
+                    calibrate_method={"minmax": CalibrationMethod.MinMax,
+                                      "percentile": CalibrationMethod.Percentile,
+                                      "entropy": CalibrationMethod.Entropy}[method],
+                    extra_options={"ActivationSymmetric": False, "WeightSymmetric": True},
+                )
             model = onnx.load(str(q_path))
         except Exception as exc:  # the quantizer raises many types
             raise ExportError(f"{src}: int8 quantization failed: {type(exc).__name__}: "
@@ -234,9 +258,60 @@ def int8_psnr(fp32_path: str | os.PathLike, int8_path: str | os.PathLike,
     return psnr(a, b)
 
 
-def psnr_warning(value: float, threshold: float = PSNR_WARN_DB) -> str | None:
-    """A warning text when the int8 PSNR is below ``threshold`` dB (None otherwise)."""
+@dataclass
+class Int8Report:
+    """How the int8 file's outputs differ from the fp32 file's, image by image."""
+
+    per_image: list[tuple[str, float]]  # (image, PSNR dB)
+    large: float | None = None  # PSNR over the 512² crops (None where not measured)
+
+    @property
+    def mean(self) -> float:
+        """Mean of the per-image PSNRs (identical images, infinite PSNR, left out)."""
+        finite = [v for _, v in self.per_image if math.isfinite(v)]
+        return float(np.mean(finite)) if finite else math.inf
+
+    @property
+    def worst(self) -> tuple[str, float]:
+        return min(self.per_image, key=lambda item: item[1])
+
+    def describe(self) -> str:
+        """One line: mean, the worst image by name, and the 512² figure."""
+        name, value = self.worst
+        text = (f"{self.mean:.1f} dB PSNR vs fp32 (mean of {len(self.per_image)}; worst "
+                f"{value:.1f} dB, {name}")
+        return text + (f"; 512²: {self.large:.1f} dB)" if self.large is not None else ")")
+
+
+def int8_report(fp32_path: str | os.PathLike, int8_path: str | os.PathLike,
+                images: Sequence[tuple[str, np.ndarray]] | None = None, *, n: int = 8,
+                size: int = 256, large: int = 512, n_large: int = 2,
+                threads: int | None = None) -> Int8Report:
+    """PSNR of each image's int8 output against its fp32 output (through the inference core):
+    ``images`` as (name, HxWx3 uint8), default ``n`` held-out photo crops of ``size``; plus
+    ``n_large`` crops of ``large`` (0 for none), as real photographs are bigger than crops."""
+    from cyclegan_cli.inference import load_model
+
+    if images is None:
+        images = [(f"held-out crop {i + 1} ({size}²)", img)
+                  for i, img in enumerate(photo_crops(n, size, seed=HELD_OUT_SEED))]
+    ref = load_model(fp32_path, threads=threads)
+    q = load_model(int8_path, threads=threads)
+    arrays = [img for _, img in images]
+    a, b = ref.translate_batch(arrays), q.translate_batch(arrays)
+    per_image = [(name, psnr(x, y)) for (name, _), x, y in zip(images, a, b, strict=True)]
+    big = None
+    if large and n_large:
+        crops = photo_crops(n_large, large, seed=HELD_OUT_SEED + 1)
+        big = psnr(np.stack(ref.translate_batch(crops)), np.stack(q.translate_batch(crops)))
+    return Int8Report(per_image, big)
+
+
+def psnr_warning(value: float, threshold: float = PSNR_WARN_DB, what: str = "") -> str | None:
+    """A warning text when the int8 PSNR is below ``threshold`` dB (None otherwise);
+    ``what`` names the image it was measured on."""
     if math.isnan(value) or (math.isfinite(value) and value < threshold):
-        return (f"int8 output is {value:.1f} dB PSNR from fp32 (below {threshold:g} dB): "
+        on = f" on {what}" if what else ""
+        return (f"int8 output is {value:.1f} dB PSNR from fp32{on} (below {threshold:g} dB): "
                 "visible quality loss; prefer the fp32 file")
     return None
