@@ -538,14 +538,27 @@ def _translate_stream(translator: Any, stream: Any, options: Any, console: Conso
     return []
 
 
-@app.command("models")
+models_app = typer.Typer(
+    help="List the models --model NAME can use: ./weights, the models shipped with the package "
+         "and the user models folder ($CGAN_MODELS, else the platform's user data folder); "
+         "pull published ones (cgan models pull horse2zebra), remove them (cgan models rm).",
+    invoke_without_command=True)
+app.add_typer(models_app, name="models")
+
+
+@models_app.callback()
 @handle_errors
 def models(
+    ctx: typer.Context,
     json_out: Annotated[bool, typer.Option("--json", help="Print the list as JSON.")] = False,
 ) -> None:
-    """List the models --model NAME can use: ./weights, the models shipped with the package
-    and the user models folder ($CGAN_MODELS, else ~/.local/share/cyclegan-cli/models)."""
+    """List the models --model NAME can use, and the published ones cgan models pull gets."""
     import json
+
+    from cyclegan_cli.inference.published import PUBLISHED
+
+    if ctx.invoked_subcommand is not None:
+        return
 
     from rich.table import Table
 
@@ -556,13 +569,15 @@ def models(
     entries = list_models(folders)
     if json_out:
         typer.echo(json.dumps({"folders": [str(f) for f in folders],
-                               "models": [e.to_dict() for e in entries]}, indent=2))
+                               "models": [e.to_dict() for e in entries],
+                               "pullable": list(PUBLISHED)}, indent=2))
         return
     console = Console()
     if not entries:
         console.print("no models found in "
                       + literal(", ".join(f"{f}/" for f in folders) or f"weights/ or {USER_DIR}")
-                      + "; train one (cgan train) and export it (cgan export)", highlight=False)
+                      + "; train one (cgan train) and export it (cgan export), or pull one: "
+                      f"cgan models pull {next(iter(PUBLISHED))}", highlight=False)
         return
     table = Table(title="models (use the name with --model)")
     for col in ("name", "direction", "translates", "architecture", "precision", "MB"):
@@ -575,6 +590,61 @@ def models(
                       literal(e.precision), f"{e.megabytes:.1f}")
     console.print(table)
     console.print("searched: " + literal(", ".join(str(f) for f in folders)), highlight=False)
+    console.print("pullable (cgan models pull NAME): " + ", ".join(PUBLISHED), highlight=False)
+
+
+@models_app.command("pull")
+@handle_errors
+def models_pull(
+    source: Annotated[str, typer.Argument(help="A published name (cgan models lists them) or "
+                                          "an http(s) address of a .pth or .onnx file.")],
+    name: Annotated[Optional[str], typer.Option(  # noqa: UP045
+        help="Name to install it under [default: the published name or the file's stem].",
+        show_default=False)] = None,
+    sha256: Annotated[Optional[str], typer.Option(  # noqa: UP045
+        help="Expected SHA-256 of the download; a mismatch deletes it.")] = None,
+    fp16: Annotated[bool, typer.Option("--fp16", help="Also write a half-precision copy.")
+    ] = False,
+    int8: Annotated[bool, typer.Option("--int8", help="Also write an int8 copy and report its "
+                                       "PSNR against fp32.")] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
+) -> None:
+    """Download a model into the user models folder: a published reference CycleGAN
+    generator by name (converted to ONNX and checked against torch), or a .pth/.onnx file by
+    address. Interrupted downloads resume; cgan translate -m NAME uses it at once."""
+    from rich.progress import BarColumn, DownloadColumn, Progress, TransferSpeedColumn
+
+    from cyclegan_cli.pull import pull
+
+    console = Console(stderr=True)
+    bar = Progress("[progress.description]{task.description}", BarColumn(), DownloadColumn(),
+                   TransferSpeedColumn(), console=console,
+                   disable=quiet or not console.is_terminal)
+    with bar:
+        task = bar.add_task(f"downloading {literal(source)}", total=None)
+        result = pull(source, name=name, sha256=sha256, fp16=fp16, int8=int8,
+                      on_progress=lambda done, total: bar.update(task, completed=done,
+                                                                 total=total),
+                      on_detected=lambda line: console.print(literal(line), highlight=False,
+                                                             soft_wrap=True))
+    for line in result.lines:
+        console.print(literal(line), highlight=False, soft_wrap=True)
+    for path in result.files:
+        typer.echo(printable(path))
+    console.print(f"use it: cgan translate -m {literal(result.name)} photos/ -o out/",
+                  highlight=False)
+
+
+@models_app.command("rm")
+@handle_errors
+def models_rm(
+    name: Annotated[str, typer.Argument(help="A model name in the user models folder.")],
+) -> None:
+    """Remove a model (every direction and precision) from the user models folder."""
+    from cyclegan_cli.pull import remove
+
+    for path in remove(name):
+        typer.echo(f"removed {printable(path)}")
 
 
 @app.command("doctor")

@@ -56,9 +56,9 @@ def plugin_settings() -> dict[str, Any]:
     from cyclegan_cli.inference import limits
     from cyclegan_cli.inference.catalog import list_models
     from cyclegan_cli.inference.naming import name_suffixes
-    from cyclegan_cli.inference.resolve import SHIPPED_DIR, USER_DIR
+    from cyclegan_cli.inference.resolve import SHIPPED_DIR, user_models_dir
 
-    user = Path(os.environ.get("CGAN_MODELS") or USER_DIR).expanduser().resolve()
+    user = user_models_dir().resolve()
     folders = [d for d in (SHIPPED_DIR, user) if d.is_dir()]
     models: dict[str, list[str]] = {}
     for entry in list_models(folders):

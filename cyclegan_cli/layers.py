@@ -8,9 +8,9 @@ from __future__ import annotations
 
 LAYERS: tuple[tuple[str, tuple[str, ...], str], ...] = (
     ("base", ("errors", "atomic", "config", "cpu", "shipped", "progress", "text", "layers",
-              "__init__"),
-     "errors, atomic writes, the typed config, CPU threads, shipped files, printing names, "
-     "progress"),
+              "download", "__init__"),
+     "errors, atomic writes, typed config, CPU threads, shipped files, names, progress, "
+     "downloads"),
     ("data", ("data",), "reading images, preprocessing, the training dataset, sample photos"),
     ("models", ("models",), "generators and discriminators, by name"),
     ("losses", ("losses",), "adversarial, cycle and identity losses, gradient penalty"),
@@ -19,8 +19,8 @@ LAYERS: tuple[tuple[str, tuple[str, ...], str], ...] = (
     ("evaluation", ("evaluation",), "PSNR/SSIM, cycle, colour and FID/KID scores, sheets"),
     ("training", ("training",), "model families, the generic trainer, the loop, DDP"),
     ("export", ("export",), "ONNX files from runs and reference checkpoints, int8"),
-    ("apps", ("cli", "extras", "gimp_install", "demo", "__main__"),
-     "the cgan command, install facts, the GIMP installer, the demo"),
+    ("apps", ("cli", "extras", "gimp_install", "demo", "pull", "__main__"),
+     "the cgan command, install facts, the GIMP installer, the demo, pulling models"),
 )
 
 # Finer rules inside a layer: (package, may not import)

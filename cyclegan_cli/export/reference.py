@@ -306,14 +306,16 @@ def describe(details: dict[str, Any], direction: str, how: str) -> str:
 def export_reference(path: str | os.PathLike, direction: str | None = None,
                      out: str | os.PathLike | None = None, *, domain_from: str | None = None,
                      domain_to: str | None = None, fp16: bool = False,
-                     verify: bool = True, on_detected: Any = None) -> ExportResult:
+                     verify: bool = True, on_detected: Any = None, source: str | None = None,
+                     origin: dict[str, str] | None = None) -> ExportResult:
     """Export a reference-layout generator checkpoint to ONNX (default
     ``weights/<file stem>.onnx``).
 
     ``direction`` defaults to what the file name says (``G_A``/``G_A2B``…: AtoB) or, failing
     that, the key the file wraps the generator under, and must be given otherwise. Domain names
     default to ``A``/``B``. ``on_detected`` is called with :func:`describe`'s line before the
-    export. The file is verified in ONNX Runtime like
+    export. ``source`` (default: the file's path) and ``origin`` (where it was published, its
+    licence) go into the metadata. The file is verified in ONNX Runtime like
     :func:`~cyclegan_cli.export.runs.export_run` does.
     """
     path = Path(path)
@@ -342,8 +344,8 @@ def export_reference(path: str | os.PathLike, direction: str | None = None,
         architecture=arch,
         size_multiple=int(details["size_multiple"]),
         version=cyclegan_cli.__version__,
-        source=str(path.resolve()),
-        config={"origin": "reference-layout CycleGAN checkpoint", **config},
+        source=source or str(path.resolve()),
+        config={"origin": "reference-layout CycleGAN checkpoint", **(origin or {}), **config},
     )
     target = Path(out) if out is not None else Path("weights") / f"{path.stem}.onnx"
     return export_and_verify(net, info, target, fp16=fp16, verify=verify)

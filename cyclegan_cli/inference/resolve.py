@@ -6,6 +6,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import platformdirs
+
 from cyclegan_cli.errors import CganError
 from cyclegan_cli.inference.naming import SUFFIX, model_filename, opposite_file
 from cyclegan_cli.rundir import RunDir
@@ -13,16 +15,24 @@ from cyclegan_cli.shipped import weights_dir
 
 WEIGHTS_DIR = Path("weights")
 SHIPPED_DIR = weights_dir()  # the models that ship with the package
-USER_DIR = Path("~/.local/share/cyclegan-cli/models")
+# the platform's user data folder: ~/.local/share (or $XDG_DATA_HOME) on Linux, ~/Library/
+# Application Support on macOS, %LOCALAPPDATA% on Windows
+USER_DIR = Path(platformdirs.user_data_dir("cyclegan-cli", appauthor=False)) / "models"
+
+
+def user_models_dir() -> Path:
+    """Where pulled models go and user models are found: ``$CGAN_MODELS``, else
+    :data:`USER_DIR`."""
+    return Path(os.environ["CGAN_MODELS"]).expanduser() if os.environ.get("CGAN_MODELS") \
+        else USER_DIR
 
 
 def model_dirs() -> list[Path]:
     """Folders searched for model names, in order: ``./weights``, the shipped models (see
-    :mod:`cyclegan_cli.shipped`), and the user models folder (``$CGAN_MODELS``, else
-    ``~/.local/share/cyclegan-cli/models``). Duplicates and missing folders are left out."""
-    user = Path(os.environ["CGAN_MODELS"]) if os.environ.get("CGAN_MODELS") else USER_DIR
+    :mod:`cyclegan_cli.shipped`), and the user models folder (:func:`user_models_dir`).
+    Duplicates and missing folders are left out."""
     found: list[Path] = []
-    for folder in (WEIGHTS_DIR, SHIPPED_DIR, user.expanduser()):
+    for folder in (WEIGHTS_DIR, SHIPPED_DIR, user_models_dir()):
         if folder.is_dir() and all(folder.resolve() != f.resolve() for f in found):
             found.append(folder)
     return found
