@@ -620,6 +620,8 @@ def models_pull(
     bar = Progress("[progress.description]{task.description}", BarColumn(), DownloadColumn(),
                    TransferSpeedColumn(), console=console,
                    disable=quiet or not console.is_terminal)
+    if not quiet and not console.is_terminal:  # logs: a plain line instead of the bar
+        console.print(f"downloading {literal(source)}", highlight=False, soft_wrap=True)
     with bar:
         task = bar.add_task(f"downloading {literal(source)}", total=None)
         result = pull(source, name=name, sha256=sha256, fp16=fp16, int8=int8,
