@@ -596,11 +596,15 @@ def models(
 @models_app.command("pull")
 @handle_errors
 def models_pull(
-    source: Annotated[str, typer.Argument(help="A published name (cgan models lists them) or "
-                                          "an http(s) address of a .pth or .onnx file.")],
+    source: Annotated[str, typer.Argument(help="A published name (cgan models lists them), "
+                                          "an http(s) address of a .pth or .onnx file, or such "
+                                          "a file.")],
     name: Annotated[Optional[str], typer.Option(  # noqa: UP045
         help="Name to install it under [default: the published name or the file's stem].",
         show_default=False)] = None,
+    direction: Annotated[Optional[Literal["AtoB", "BtoA"]], typer.Option(  # noqa: UP045
+        help="What a .pth generator does [default: a published model's, else what the file's "
+             "name (G_A2B, netG_B2A…) or keys say].", show_default=False)] = None,
     sha256: Annotated[Optional[str], typer.Option(  # noqa: UP045
         help="Expected SHA-256 of the download; a mismatch deletes it.")] = None,
     fp16: Annotated[bool, typer.Option("--fp16", help="Also write a half-precision copy.")
@@ -611,7 +615,7 @@ def models_pull(
 ) -> None:
     """Download a model into the user models folder: a published reference CycleGAN
     generator by name (converted to ONNX and checked against torch), or a .pth/.onnx file by
-    address. Interrupted downloads resume; cgan translate -m NAME uses it at once."""
+    address or path. Interrupted downloads resume; cgan translate -m NAME uses it at once."""
     from rich.progress import BarColumn, DownloadColumn, Progress, TransferSpeedColumn
 
     from cyclegan_cli.pull import pull
@@ -624,7 +628,8 @@ def models_pull(
         console.print(f"downloading {literal(source)}", highlight=False, soft_wrap=True)
     with bar:
         task = bar.add_task(f"downloading {literal(source)}", total=None)
-        result = pull(source, name=name, sha256=sha256, fp16=fp16, int8=int8,
+        result = pull(source, name=name, direction=direction, sha256=sha256, fp16=fp16,
+                      int8=int8,
                       on_progress=lambda done, total: bar.update(task, completed=done,
                                                                  total=total),
                       on_detected=lambda line: console.print(literal(line), highlight=False,
@@ -633,8 +638,8 @@ def models_pull(
         console.print(literal(line), highlight=False, soft_wrap=True)
     for path in result.files:
         typer.echo(printable(path))
-    console.print(f"use it: cgan translate -m {literal(result.name)} photos/ -o out/",
-                  highlight=False)
+    console.print(f"use it: cgan translate -m {literal(result.name)} --direction "
+                  f"{result.direction} photos/ -o out/", highlight=False)
 
 
 @models_app.command("rm")

@@ -45,6 +45,12 @@ class Server:
                 wanted = self.headers.get("Range")
                 if wanted and outer.ranges:
                     start = int(wanted.removeprefix("bytes=").split("-")[0])
+                    if start >= len(BODY):
+                        self.send_response(416)
+                        self.send_header("Content-Range", f"bytes */{len(BODY)}")
+                        self.send_header("Content-Length", "0")
+                        self.end_headers()
+                        return
                     self.send_response(206)
                     self.send_header("Content-Range",
                                      f"bytes {start}-{len(BODY) - 1}/{len(BODY)}")
@@ -128,3 +134,21 @@ def test_offline_is_one_line(tmp_path: Path) -> None:
         port = s.getsockname()[1]  # closed again: nothing listens there
     with pytest.raises(DownloadError, match=r"cannot download .*check the network"):
         download(f"http://127.0.0.1:{port}/file", tmp_path / "g.pth", timeout=5)
+
+
+def test_a_part_that_is_whole_or_too_long_is_checked_against_the_servers_size(
+        server: Server, tmp_path: Path) -> None:
+    whole = tmp_path / "whole.pth"
+    part_path(whole).write_bytes(BODY)  # the last try ended before the rename
+    download(f"{server.url}/file", whole, sha256=hashlib.sha256(BODY).hexdigest())
+    assert whole.read_bytes() == BODY and server.requests[-1] == f"bytes={len(BODY)}-"
+    long = tmp_path / "long.pth"
+    part_path(long).write_bytes(BODY + b"13 bytes more")  # not this file: start again
+    download(f"{server.url}/file", long)
+    assert long.read_bytes() == BODY and server.requests[-1] is None
+
+
+def test_an_address_that_is_no_address_is_one_line(tmp_path: Path) -> None:
+    with pytest.raises(DownloadError, match="cannot download") as caught:
+        download("http://127.0.0.1:abc/x.pth", tmp_path / "g.pth")
+    assert "\n" not in str(caught.value)

@@ -83,8 +83,10 @@ def server(generator_pth: bytes, monkeypatch: pytest.MonkeyPatch,
 
     files = Files({"/horse2zebra.pth": generator_pth, "/G_B2A_epoch7.pth": generator_pth})
     monkeypatch.setattr(published, "REFERENCE_URL", files.url + "/{name}.pth")
+    import cyclegan_cli.pull as pull
+
     monkeypatch.setenv("CGAN_MODELS", str(tmp_path / "models"))
-    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    monkeypatch.setattr(pull, "download_cache", lambda: tmp_path / "cache")
     yield files
     files.httpd.shutdown()
     files.httpd.server_close()
@@ -127,9 +129,15 @@ def test_an_interrupted_pull_resumes_and_an_address_names_the_model(server: File
     second = CliRunner().invoke(app, ["models", "pull", url, "--quiet", "--int8"])
     assert second.exit_code == 0, second.output
     assert server.requests[-1] == ("/G_B2A_epoch7.pth", "bytes=20000-")
-    assert (tmp_path / "models" / "G_B2A_epoch7-AtoB.onnx").is_file()
-    assert (tmp_path / "models" / "G_B2A_epoch7-AtoB-int8.onnx").is_file()
+    installed = sorted(p.name for p in (tmp_path / "models").iterdir())
+    assert installed == ["G_B2A_epoch7-BtoA-int8.onnx", "G_B2A_epoch7-BtoA.onnx"]  # as named
     assert "int8: " in second.output and "worst" in second.output
+    assert "--direction BtoA" in second.output
+    assert not list((tmp_path / "cache").rglob("*.pth"))  # installed: the download is gone
+    again = CliRunner().invoke(app, ["models", "pull", url, "--quiet"])  # no --int8 this time
+    assert again.exit_code == 0, again.output
+    assert sorted(p.name for p in (tmp_path / "models").iterdir()) == [
+        "G_B2A_epoch7-BtoA.onnx"]  # the earlier pull's int8 copy does not linger
 
 
 def test_pull_an_onnx_address_and_the_one_line_errors(server: Files, tmp_path: Path) -> None:
@@ -148,9 +156,28 @@ def test_pull_an_onnx_address_and_the_one_line_errors(server: Files, tmp_path: P
         ([f"{server.url}/missing.pth"], "HTTP 404 Not Found"),
         ([f"{server.url}/junk.onnx"], "is not a usable cyclegan-cli model"),
         (["horse2zebra", "--sha256", "ab" * 32], "is not the expected"),
-        (["no_such_model"], "not a published model nor an http(s) address"),
+        (["no_such_model"], "not a published model, an http(s) address"),
     ]:
         result = CliRunner().invoke(app, ["models", "pull", *args, "-q"])
         assert result.exit_code == 1, (args, result.output)
         assert says in result.output.replace("\n", ""), (args, result.output)
         assert "Traceback" not in result.output
+
+
+def test_pull_a_local_file_and_names_that_would_leave_the_folder(server: Files,
+                                                                 tmp_path: Path) -> None:
+    import torch
+
+    wrapped = tmp_path / "checkpoint.pth"
+    state = torch.load(__import__("io").BytesIO(server.files["/horse2zebra.pth"]),
+                       weights_only=True)
+    torch.save({"netG_B2A": state, "epoch": torch.tensor(7)}, wrapped)
+    result = CliRunner().invoke(app, ["models", "pull", str(wrapped), "-q"])
+    assert result.exit_code == 0, result.output
+    assert "BtoA (from the file's keys); weights under 'netG_B2A'" in result.output
+    assert (tmp_path / "models" / "checkpoint-BtoA.onnx").is_file()
+    for bad in ("../escaped", "sub/dir", "a-b"):
+        result = CliRunner().invoke(app, ["models", "pull", str(wrapped), "--name", bad, "-q"])
+        assert result.exit_code == 1 and "use letters, digits" in result.output, bad
+    assert not (tmp_path / "escaped-BtoA.onnx").exists()
+    assert [p.name for p in (tmp_path / "models").iterdir()] == ["checkpoint-BtoA.onnx"]

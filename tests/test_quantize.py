@@ -160,12 +160,20 @@ def test_int8_report_names_the_worst_image_and_measures_512(fp32_file: Path,
 def test_quantizing_keeps_onnx_runtimes_chatter_out_of_the_terminal(
         fp32_file: Path, tmp_path: Path, capfd: pytest.CaptureFixture[str]) -> None:
     import logging
+    import sys
 
-    logging.basicConfig()  # as an application that logs would have it: root prints warnings
-    capfd.readouterr()
-    quantize_int8(fp32_file, tmp_path / "quiet.onnx", photo_crops(2, SIZE), size=SIZE)
-    out, err = capfd.readouterr()
+    # as an application that logs would have it: the root logger prints warnings to stderr
+    handler = logging.StreamHandler(sys.stderr)
+    logging.root.addHandler(handler)
+    try:
+        logging.getLogger().warning("the handler works")
+        assert "the handler works" in capfd.readouterr().err
+        quantize_int8(fp32_file, tmp_path / "quiet.onnx", photo_crops(2, SIZE), size=SIZE)
+        out, err = capfd.readouterr()
+    finally:
+        logging.root.removeHandler(handler)
     assert out == "" and err == "", (out, err)
+    assert logging.root.manager.disable == logging.NOTSET  # the caller's setting is back
 
 
 def test_int8_report_benchmark_at_toy_size(fp32_file: Path) -> None:

@@ -102,15 +102,16 @@ def _quiet() -> Iterator[None]:
     report follows."""
     import onnxruntime as ort
 
-    logging.disable(logging.WARNING)
+    before = logging.root.manager.disable
+    logging.disable(max(before, logging.WARNING))
     ort.set_default_logger_severity(3)  # errors only
     try:
         with contextlib.redirect_stdout(io.StringIO()), \
                 contextlib.redirect_stderr(io.StringIO()):
             yield
     finally:
-        logging.disable(logging.NOTSET)
-        ort.set_default_logger_severity(2)
+        logging.disable(before)
+        ort.set_default_logger_severity(2)  # ONNX Runtime's default (it has no getter)
 
 
 def _end_convs(model: onnx.ModelProto) -> list[str]:

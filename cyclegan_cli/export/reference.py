@@ -66,8 +66,17 @@ WRAPPERS = ("state_dict", "model", "netG", "generator", "G", "net", "params_ema"
 
 
 def _is_state(value: Any) -> bool:
-    return isinstance(value, Mapping) and any(isinstance(v, torch.Tensor)
-                                              for v in value.values())
+    """A mapping of weights (``….weight`` tensors), not a config or an optimiser."""
+    return isinstance(value, Mapping) and any(
+        isinstance(v, torch.Tensor) and str(k).endswith(".weight") for k, v in value.items())
+
+
+def _holds_state(value: Any, depth: int = 3) -> bool:
+    """Whether a state dict is in ``value`` or in a wrapper inside it."""
+    if _is_state(value):
+        return True
+    return depth > 0 and isinstance(value, Mapping) and any(
+        _holds_state(value.get(k), depth - 1) for k in WRAPPERS)
 
 
 def unwrap_state(raw: Any, direction: str | None = None
@@ -79,8 +88,6 @@ def unwrap_state(raw: Any, direction: str | None = None
     for _ in range(4):  # wrappers nest a few levels at most
         if not isinstance(raw, Mapping):
             break
-        if _is_state(raw):
-            return raw, None, ".".join(where)
         found = {d: next((k for k in keys if _is_state(raw.get(k))), None)
                  for d, keys in WRAPPED.items()}
         found = {d: k for d, k in found.items() if k is not None}
@@ -93,9 +100,9 @@ def unwrap_state(raw: Any, direction: str | None = None
                 raise ExportError(f"the file holds only the {chosen} generator "
                                   f"({found[chosen]}), not {direction}")
             return raw[found[chosen]], chosen, ".".join([*where, found[chosen]])
-        key = next((k for k in WRAPPERS if isinstance(raw.get(k), Mapping)), None)
-        if key is None:
-            break
+        key = next((k for k in WRAPPERS if _holds_state(raw.get(k))), None)
+        if key is None:  # no known wrapper: the mapping itself is the state dict, or nothing
+            return raw, None, ".".join(where)
         where.append(key)
         raw = raw[key]
     if not isinstance(raw, Mapping):
@@ -107,7 +114,7 @@ def normalise_keys(state: dict[str, torch.Tensor]) -> tuple[dict[str, torch.Tens
     """Keys in the reference's naming, and what was renamed: a ``module.`` prefix dropped,
     residual blocks named ``model.N.<name>.*`` (``block``, ``res``…) renamed ``conv_block``."""
     changes = []
-    if state and all(k.startswith("module.") for k in state):
+    if any(k.startswith("module.") for k in state):
         state = {k.removeprefix("module."): v for k, v in state.items()}
         changes.append("module. prefix removed")
     names = {m.group(2) for k in state if (m := _ANY_BLOCK.match(k)) and int(m.group(1)) >= 10}
@@ -273,8 +280,10 @@ def load_reference_generator(path: str | os.PathLike, direction: str | None = No
     return net.eval(), details["architecture"], details
 
 
-_NAMED = {"AtoB": re.compile(r"(?:G_?(?:A2B|AtoB|AB|A)|A2B|AtoB)(?![A-Za-z0-9])"),
-          "BtoA": re.compile(r"(?:G_?(?:B2A|BtoA|BA|B)|B2A|BtoA)(?![A-Za-z0-9])")}
+_NAMED = {"AtoB": re.compile(r"(?:(?:netG_?|G_)(?:A2B|AtoB|AB|A)|A2B|AtoB)(?![A-Za-z0-9])",
+                             re.IGNORECASE),
+          "BtoA": re.compile(r"(?:(?:netG_?|G_)(?:B2A|BtoA|BA|B)|B2A|BtoA)(?![A-Za-z0-9])",
+                             re.IGNORECASE)}
 
 
 def direction_from_name(path: str | os.PathLike) -> str | None:
@@ -283,8 +292,7 @@ def direction_from_name(path: str | os.PathLike) -> str | None:
     when the name says both)."""
     stem = Path(path).stem
     said = {d for d, pattern in _NAMED.items()
-            if any(not stem[:m.start()][-1:].isalnum() or stem[:m.start()].endswith("net")
-                   for m in pattern.finditer(stem))}
+            if any(not stem[:m.start()][-1:].isalnum() for m in pattern.finditer(stem))}
     return said.pop() if len(said) == 1 else None
 
 

@@ -20,6 +20,10 @@ SHIPPED_DIR = weights_dir()  # the models that ship with the package
 USER_DIR = Path(platformdirs.user_data_dir("cyclegan-cli", appauthor=False)) / "models"
 
 
+# where models went before the folder followed the platform (still searched where it exists)
+LEGACY_DIR = Path("~/.local/share/cyclegan-cli/models").expanduser()
+
+
 def user_models_dir() -> Path:
     """Where pulled models go and user models are found: ``$CGAN_MODELS``, else
     :data:`USER_DIR`."""
@@ -32,7 +36,8 @@ def model_dirs() -> list[Path]:
     :mod:`cyclegan_cli.shipped`), and the user models folder (:func:`user_models_dir`).
     Duplicates and missing folders are left out."""
     found: list[Path] = []
-    for folder in (WEIGHTS_DIR, SHIPPED_DIR, user_models_dir()):
+    legacy = () if os.environ.get("CGAN_MODELS") else (LEGACY_DIR,)
+    for folder in (WEIGHTS_DIR, SHIPPED_DIR, user_models_dir(), *legacy):
         if folder.is_dir() and all(folder.resolve() != f.resolve() for f in found):
             found.append(folder)
     return found
