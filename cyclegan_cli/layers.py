@@ -8,7 +8,7 @@ from __future__ import annotations
 
 LAYERS: tuple[tuple[str, tuple[str, ...], str], ...] = (
     ("base", ("errors", "atomic", "config", "cpu", "shipped", "progress", "text", "layers",
-              "download", "__init__"),
+              "download", "userdirs", "__init__"),
      "errors, atomic writes, typed config, CPU threads, shipped files, names, progress, "
      "downloads"),
     ("data", ("data",), "reading images, preprocessing, the training dataset, sample photos"),

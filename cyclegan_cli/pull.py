@@ -20,14 +20,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlparse
 
-import platformdirs
-
 from cyclegan_cli.download import download
 from cyclegan_cli.errors import CganError
 from cyclegan_cli.inference.metadata import DIRECTIONS
 from cyclegan_cli.inference.naming import SUFFIX, TWINS, model_filename, model_name
 from cyclegan_cli.inference.published import PUBLISHED, REFERENCE_LICENCE, REFERENCE_SOURCE
 from cyclegan_cli.inference.resolve import user_models_dir
+from cyclegan_cli.userdirs import user_cache_dir
 
 NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.]*")  # a model name: no separators, no "-"
 UNKNOWN_LICENCE = "unknown (check the terms where it was published)"
@@ -35,7 +34,7 @@ UNKNOWN_LICENCE = "unknown (check the terms where it was published)"
 
 def download_cache() -> Path:
     """Where downloads wait (and resume) before they become models."""
-    return Path(platformdirs.user_cache_dir("cyclegan-cli", appauthor=False)) / "downloads"
+    return user_cache_dir() / "downloads"
 
 
 @dataclass

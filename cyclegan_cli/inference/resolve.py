@@ -6,18 +6,17 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-import platformdirs
-
 from cyclegan_cli.errors import CganError
 from cyclegan_cli.inference.naming import SUFFIX, model_filename, opposite_file
 from cyclegan_cli.rundir import RunDir
 from cyclegan_cli.shipped import weights_dir
+from cyclegan_cli.userdirs import user_data_dir
 
 WEIGHTS_DIR = Path("weights")
 SHIPPED_DIR = weights_dir()  # the models that ship with the package
-# the platform's user data folder: ~/.local/share (or $XDG_DATA_HOME) on Linux, ~/Library/
-# Application Support on macOS, %LOCALAPPDATA% on Windows
-USER_DIR = Path(platformdirs.user_data_dir("cyclegan-cli", appauthor=False)) / "models"
+# the platform's user data folder (cyclegan_cli.userdirs): ~/.local/share (or $XDG_DATA_HOME)
+# on Linux, ~/Library/Application Support on macOS, %LOCALAPPDATA% on Windows
+USER_DIR = user_data_dir() / "models"
 
 
 # where models went before the folder followed the platform (still searched where it exists)
