@@ -50,6 +50,13 @@ class ExportError(CganError):
     """A generator that cannot be exported, or an exported file that does not match it."""
 
 
+def first_line(exc: BaseException, limit: int = 200) -> str:
+    """An exception's first line, at most ``limit`` characters (its type's name when it has no
+    text): the reason in a one-line error."""
+    text = str(exc).strip()
+    return text.splitlines()[0][:limit] if text else type(exc).__name__
+
+
 def describe_os_error(exc: OSError, path: object = None) -> str:
     """One line for a failed file operation: what, where (``exc.filename``, else ``path``),
     and what to do."""

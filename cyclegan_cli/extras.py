@@ -17,6 +17,7 @@ import platform
 from dataclasses import dataclass, field
 
 from cyclegan_cli import __version__
+from cyclegan_cli.errors import first_line
 
 DIST = "cyclegan-cli"
 CPU_TORCH_INDEX = "https://download.pytorch.org/whl/cpu"
@@ -144,7 +145,7 @@ def _import_problem(module: str) -> str | None:
     try:
         importlib.import_module(module)
     except Exception as exc:  # noqa: BLE001 - anything a broken install raises
-        return f"{type(exc).__name__}: {(str(exc).strip().splitlines() or [''])[0][:120]}"
+        return f"{type(exc).__name__}: {first_line(exc, 120) if str(exc).strip() else ''}"
     return None
 
 

@@ -27,7 +27,7 @@ from typing import Any
 
 import numpy as np
 
-from cyclegan_cli.errors import CganError
+from cyclegan_cli.errors import CganError, first_line
 
 INCEPTION = "inception-v3-compat"  # torch-fidelity's name for the FID Inception
 # a download that failed (other OSErrors, a full disk say, are not about the network)
@@ -61,14 +61,9 @@ def _fidelity() -> Any:
     except ModuleNotFoundError as exc:
         raise _missing("torch_fidelity", exc) from exc
     except Exception as exc:  # e.g. a torchvision built for another torch
-        raise CganError(f"FID/KID: torch-fidelity does not load here ({_first_line(exc)}); "
+        raise CganError(f"FID/KID: torch-fidelity does not load here ({first_line(exc)}); "
                         "torch and torchvision must come from the same build") from exc
     return torch_fidelity
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    return (text[0] if text else type(exc).__name__)[:200]
 
 
 def hub_checkpoints() -> Path:
@@ -177,7 +172,7 @@ class StandardMetrics:
                 name = URL_INCEPTION_V3.rsplit("/", 1)[-1]
                 raise CganError(
                     f"FID/KID need torch-fidelity's Inception weights, which are not in "
-                    f"{hub_checkpoints()} and could not be downloaded ({_first_line(exc)}). "
+                    f"{hub_checkpoints()} and could not be downloaded ({first_line(exc)}). "
                     f"Offline: fetch {URL_INCEPTION_V3} and place it at "
                     f"{hub_checkpoints() / name} (or pass --fid-weights FILE)") from exc
             raise
@@ -192,7 +187,7 @@ class StandardMetrics:
                 raise _missing("lpips", exc) from exc
             except Exception as exc:
                 raise CganError(f"LPIPS: the lpips package does not load here "
-                                f"({_first_line(exc)})") from exc
+                                f"({first_line(exc)})") from exc
             try:
                 with warnings.catch_warnings():  # lpips asks torchvision the pre-0.13 way
                     warnings.simplefilter("ignore", UserWarning)
@@ -204,7 +199,7 @@ class StandardMetrics:
                 url = torchvision.models.AlexNet_Weights.IMAGENET1K_V1.url
                 raise CganError(
                     f"LPIPS needs torchvision's AlexNet weights, which are not in "
-                    f"{hub_checkpoints()} and could not be downloaded ({_first_line(exc)}). "
+                    f"{hub_checkpoints()} and could not be downloaded ({first_line(exc)}). "
                     f"Offline: fetch {url} and place it in {hub_checkpoints()}") from exc
             device = "cuda" if torch.cuda.is_available() else "cpu"
             self._lpips_model = (model.eval().to(device), device)

@@ -20,7 +20,7 @@ from typing import Any
 
 import onnxruntime as ort
 
-from cyclegan_cli.errors import ModelError
+from cyclegan_cli.errors import ModelError, first_line
 
 Provider = str | tuple[str, dict[str, Any]]
 
@@ -231,5 +231,5 @@ def probe(name: str) -> str | None:
         if not np.allclose(y, x, atol=1e-3):
             return "runs, but gives wrong results"
     except Exception as exc:  # any failure is the answer
-        return str(exc).strip().splitlines()[0][:200] if str(exc).strip() else type(exc).__name__
+        return first_line(exc)
     return None

@@ -14,7 +14,7 @@ from typing import Any
 import onnxruntime as ort
 
 from cyclegan_cli.cpu import resolve_threads
-from cyclegan_cli.errors import ModelError
+from cyclegan_cli.errors import ModelError, first_line
 from cyclegan_cli.inference.metadata import INPUT_NAME, OUTPUT_NAME, ModelInfo
 from cyclegan_cli.inference.providers import (
     Provider,
@@ -129,7 +129,7 @@ def _open(model: str | bytes, opts: ort.SessionOptions, providers: list[Provider
         with captured_output() if gpu else contextlib.nullcontext(io.StringIO()) as printed:
             session = ort.InferenceSession(model, sess_options=opts, providers=providers)
     except Exception as exc:  # onnxruntime raises its own untyped errors
-        reason = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else type(exc).__name__
+        reason = first_line(exc)
         raise ModelError(f"{label}: not a usable ONNX model ({reason})") from exc
     return session, printed.getvalue()
 

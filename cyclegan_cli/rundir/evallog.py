@@ -12,14 +12,10 @@ import io
 import math
 from pathlib import Path
 
+from cyclegan_cli.rundir.losslog import complete_text
+
 COLUMNS = ["step", "epoch", "seconds", "metric", "value", "identity", "ssim", "identity_ssim",
            "images", "failed", "median", "identity_median"]
-
-
-def complete_text(path: Path) -> str:
-    """A CSV log's text without a last line cut short by a kill (one without its newline)."""
-    text = path.read_text(encoding="utf-8")
-    return text if text.endswith("\n") else text[:text.rfind("\n") + 1]
 
 
 def _usable(row: dict[str, str]) -> bool:

@@ -22,6 +22,12 @@ def _complete(row: dict, columns: list[str]) -> bool:
     return True
 
 
+def complete_text(path: Path) -> str:
+    """A CSV log's text without a last line cut short by a kill (one without its newline)."""
+    text = path.read_text(encoding="utf-8")
+    return text if text.endswith("\n") else text[:text.rfind("\n") + 1]
+
+
 class LossLog:
     """Appends one CSV row per logged step; on resume, rows after the checkpoint are dropped so
     the log has no duplicate steps."""
@@ -39,9 +45,7 @@ class LossLog:
             self._fh.flush()
 
     def _truncate_after(self, step: int) -> None:
-        text = self.path.read_text(encoding="utf-8")
-        if text and not text.endswith("\n"):  # the last line was cut short by a kill
-            text = text[:text.rfind("\n") + 1]
+        text = complete_text(self.path)
         rows = list(csv.DictReader(io.StringIO(text, newline="")))
         kept = [r for r in rows if _complete(r, self.columns) and int(r["step"]) <= step]
         buf = io.StringIO()

@@ -24,8 +24,9 @@ from PIL import Image
 
 from cyclegan_cli.atomic import atomic_write_text
 from cyclegan_cli.rundir.charts import Series, line_chart
-from cyclegan_cli.rundir.evallog import best_row, complete_text, read_rows
+from cyclegan_cli.rundir.evallog import best_row, read_rows
 from cyclegan_cli.rundir.layout import RunDir
+from cyclegan_cli.rundir.losslog import complete_text
 
 MAX_GRIDS = 12  # sample grids embedded (evenly spaced, the first and the latest included)
 THUMB_WIDTH = 640  # pixels; the full-size PNG is a link away

@@ -15,7 +15,7 @@ import numpy as np
 from PIL import Image
 
 from cyclegan_cli.config import TrainConfig
-from cyclegan_cli.errors import CganError
+from cyclegan_cli.errors import CganError, first_line
 from cyclegan_cli.rundir import RunDir
 
 
@@ -28,9 +28,8 @@ def check_available() -> None:
     try:
         from torch.utils.tensorboard import SummaryWriter  # noqa: F401
     except Exception as exc:
-        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
-        raise CganError(f"--tensorboard: the tensorboard package does not load ({first})") \
-            from exc
+        raise CganError(f"--tensorboard: the tensorboard package does not load "
+                        f"({first_line(exc)})") from exc
 
 
 def hparam_value(value: Any) -> bool | int | float | str:
