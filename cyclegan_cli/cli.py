@@ -310,7 +310,10 @@ def export(
         help="Which generator(s) to export (a checkpoint file: taken from its name, G_A / "
              "G_A2B / netG_B2A…, or the key it keeps the generator under, unless given).")
     ] = "both",
-    out: Annotated[Path, typer.Option("--out", "-o", help="Output folder.")] = Path("weights"),
+    out: Annotated[Optional[Path], typer.Option(  # noqa: UP045
+        "--out", "-o", help="Output folder \\[default: the user models folder ($CGAN_MODELS, "
+        "else the platform's user data folder), where --model NAME, cgan models and the GIMP "
+        "plug-in find it].", show_default=False)] = None,
     name: Annotated[Optional[str], typer.Option(  # noqa: UP045
         help="File name stem (default: the run's name).", show_default=False)] = None,
     fp16: Annotated[bool, typer.Option("--fp16", help="Also write a half-precision model and "
@@ -331,9 +334,11 @@ def export(
     fails if they differ by more than 1e-4.
     """
     from cyclegan_cli.export import add_int8, export_reference, export_run
+    from cyclegan_cli.inference.resolve import user_models_dir
     from cyclegan_cli.rundir import RunDir
 
     console = Console(stderr=True)
+    out = out or user_models_dir()
     if source.is_dir():
         chosen = RunDir(source).choose_checkpoint(checkpoint)
         if (domain_from is None) != (domain_to is None):
@@ -386,7 +391,8 @@ def translate(
                                                      "recursively) to translate.",
                                                 show_default=False)],
     model: Annotated[str, typer.Option("--model", "-m", help="An ONNX file, a run directory or "
-                                       "a model name in weights/.", show_default=False)],
+                                       "a model name (cgan models lists them).",
+                                       show_default=False)],
     direction: Annotated[Optional[Literal["AtoB", "BtoA"]], typer.Option(  # noqa: UP045
         help="Which way to translate; checked against the model's metadata \\[default: the "
              "file's own direction for an .onnx file, else AtoB].", show_default=False)]
@@ -700,7 +706,7 @@ def eval_command(
     paths: Annotated[list[Path], typer.Argument(help="Input images and folders (domain of "
                                                 "--direction's source).")],
     model: Annotated[str, typer.Option("--model", "-m", help="An ONNX file, a run directory or "
-                                       "a name in weights/.")],
+                                       "a model name (cgan models lists them).")],
     direction: Annotated[Literal["AtoB", "BtoA"], typer.Option(
         help="Which generator to evaluate.")] = "AtoB",
     target: Annotated[Optional[Path], typer.Option(  # noqa: UP045
@@ -823,14 +829,18 @@ def gimp_install(gimp_config_dir: GimpDir = None) -> None:
     environment's cgan, the model folders). Run it again after adding models or moving the
     environment; it only rewrites what changed. Restart GIMP afterwards."""
     from cyclegan_cli.gimp_install import install
+    from cyclegan_cli.inference.naming import model_name
 
     report = install(gimp_config_dir)
     for line in report.actions:
         typer.echo(printable(line))
     s = report.settings
     typer.echo(printable(f"cgan command: {' '.join(s['cgan'])}"))
-    typer.echo(printable(f"models: {', '.join(s['models']) or 'none yet'} (folders: "
-                         f"{', '.join(s['models_dirs'])})"))
+    typer.echo("The plug-in lists the models in these folders (checked each time its dialog "
+               "opens):")
+    for folder in map(Path, s["models_dirs"]):
+        names = sorted({model_name(f) for f in folder.glob("*.onnx")}) if folder.is_dir() else []
+        typer.echo(printable(f"  {folder}: {', '.join(names) or 'no models yet'}"))
     typer.echo("Restart GIMP, open an RGB image and use Filters > CycleGAN > Translate…")
 
 
@@ -840,8 +850,41 @@ def gimp_uninstall(gimp_config_dir: GimpDir = None) -> None:
     """Remove the plug-in from GIMP's plug-ins folder (nothing else is touched)."""
     from cyclegan_cli.gimp_install import uninstall
 
-    for line in uninstall(gimp_config_dir).actions:
+    report = uninstall(gimp_config_dir)
+    for line in report.actions:
         typer.echo(printable(line))
+    if report.removed:
+        typer.echo("Restart GIMP if it is running: until then Filters > CycleGAN is still in its "
+                   "menu and would fail.")
+
+
+@gimp_app.command("pixels", hidden=True)
+@handle_errors
+def gimp_pixels(
+    model: Annotated[str, typer.Option("--model", "-m", help="A model file, run or name.")],
+    width: Annotated[int, typer.Option(help="Width of the image on stdin.")],
+    height: Annotated[int, typer.Option(help="Height of the image on stdin.")],
+    direction: Annotated[Optional[Literal["AtoB", "BtoA"]], typer.Option(  # noqa: UP045
+        help="Which way [default: the model file's].")] = None,
+    tile: Annotated[int, typer.Option(help="Tile side; 0: automatic.")] = 0,
+) -> None:
+    """For the GIMP plug-in: WIDTHxHEIGHT RGBA u8 pixels on stdin, the translated pixels on
+    stdout, `progress: DONE/TOTAL` lines on stderr (nothing is written to disk). Stops early
+    when the plug-in that started it has gone (GIMP's Cancel)."""
+    from cyclegan_cli.inference.pixels import rgba_size, translate_rgba
+
+    data = sys.stdin.buffer.read(rgba_size(width, height))
+    parent = os.getppid()
+
+    def progress(done: int, total: int) -> None:
+        if hasattr(os, "getppid") and os.getppid() != parent:
+            raise KeyboardInterrupt  # the plug-in was stopped: no one waits for the result
+        sys.stderr.write(f"progress: {done}/{total}\n")
+        sys.stderr.flush()
+
+    out = translate_rgba(data, width, height, model, direction, tile or None, progress)
+    sys.stdout.buffer.write(out)
+    sys.stdout.buffer.flush()
 
 
 def _terminated(signum: int, frame: object) -> None:

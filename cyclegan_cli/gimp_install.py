@@ -51,36 +51,47 @@ def cgan_command() -> list[str]:
     return [str(exe), "-m", "cyclegan_cli"]
 
 
+def plugin_model_dirs() -> list[Path]:
+    """The folders the plug-in lists models from: those ``--model NAME`` searches here and
+    now (:func:`~cyclegan_cli.inference.resolve.model_dirs`, so ./weights of the folder
+    install runs in where it exists), made absolute, plus the user models folder even before
+    it exists (``cgan models pull`` and ``cgan export`` write there)."""
+    from cyclegan_cli.inference.resolve import model_dirs, user_models_dir
+
+    folders = [f.resolve() for f in model_dirs()]
+    user = user_models_dir().expanduser().resolve()
+    return folders if user in folders else [*folders, user]
+
+
 def plugin_settings() -> dict[str, Any]:
     """What the plug-in needs to know about this environment (written to cyclegan.json)."""
     from cyclegan_cli.inference import limits
-    from cyclegan_cli.inference.catalog import list_models
     from cyclegan_cli.inference.naming import name_suffixes
-    from cyclegan_cli.inference.resolve import SHIPPED_DIR, user_models_dir
+    from cyclegan_cli.inference.published import PUBLISHED
+    from cyclegan_cli.inference.resolve import user_models_dir
 
-    user = user_models_dir().resolve()
-    folders = [d for d in (SHIPPED_DIR, user) if d.is_dir()]
-    models: dict[str, list[str]] = {}
-    for entry in list_models(folders):
-        if not entry.problem:
-            a, b = ((entry.domain_from, entry.domain_to) if entry.direction == "AtoB"
-                    else (entry.domain_to, entry.domain_from))
-            models.setdefault(entry.name, [a, b])
-    default = "golden_hour" if "golden_hour" in models else next(iter(models), "")
     return {
-        "version": 1,
+        "version": 2,
         "cgan": cgan_command(),
         "package_root": str(Path(__file__).resolve().parents[1]),
         "python": sys.executable,
-        "models_dirs": [str(SHIPPED_DIR), str(user)],
-        "user_models_dir": str(user),
-        "default_model": default,
-        "models": models,
+        "models_dirs": [str(f) for f in plugin_model_dirs()],
+        "user_models_dir": str(user_models_dir().expanduser().resolve()),
+        "default_model": "golden_hour",
+        # the example in the "no models yet" message
+        "pullable": sorted(PUBLISHED, key=lambda n: n != "horse2zebra")[:3],
         # the core's rules, for the plug-in (it cannot import the package)
         "min_tile": limits.MIN_TILE,
         "tile_rule": limits.describe(),
         "model_suffixes": name_suffixes(),
     }
+
+
+def plugin_files() -> dict[str, Path]:
+    """The plug-in's files, by their path inside the plug-in folder (the script, its help)."""
+    return {p.relative_to(PLUGIN_SOURCE).as_posix(): p
+            for p in sorted(PLUGIN_SOURCE.rglob("*"))
+            if p.is_file() and "__pycache__" not in p.parts}
 
 
 @dataclass
@@ -90,6 +101,7 @@ class InstallReport:
     plugin_dir: Path
     actions: list[str] = field(default_factory=list)
     settings: dict[str, Any] = field(default_factory=dict)
+    removed: bool = False  # uninstall took the plug-in out
 
 
 def _write_if_changed(path: Path, data: bytes, mode: int, report: InstallReport) -> None:
@@ -118,7 +130,10 @@ def install(config_dir: Path | None = None) -> InstallReport:
     report = InstallReport(target, settings=plugin_settings())
     try:
         target.mkdir(parents=True, exist_ok=True)
-        _write_if_changed(target / f"{PLUGIN_NAME}.py", source.read_bytes(), 0o755, report)
+        for name, path in plugin_files().items():
+            (target / name).parent.mkdir(parents=True, exist_ok=True)
+            mode = 0o755 if name == f"{PLUGIN_NAME}.py" else 0o644
+            _write_if_changed(target / name, path.read_bytes(), mode, report)
         text = json.dumps(report.settings, indent=2, ensure_ascii=False) + "\n"
         _write_if_changed(target / CONFIG_FILE, text.encode(), 0o644, report)
     except OSError as exc:
@@ -136,11 +151,16 @@ def uninstall(config_dir: Path | None = None) -> InstallReport:
         report.actions.append(f"not installed in {target}")
         return report
     try:
-        for name in (f"{PLUGIN_NAME}.py", CONFIG_FILE):
+        for name in [*plugin_files(), CONFIG_FILE]:
             if (target / name).is_file():
                 (target / name).unlink()
                 report.actions.append(f"removed {target / name}")
+                report.removed = True
         shutil.rmtree(target / "__pycache__", ignore_errors=True)
+        folders = {target / parent for n in plugin_files() for parent in Path(n).parents}
+        for folder in sorted(folders - {target}, key=lambda f: len(f.parts), reverse=True):
+            if folder.is_dir() and not any(folder.iterdir()):
+                folder.rmdir()  # the help folders, deepest first
         if not any(target.iterdir()):
             target.rmdir()
             report.actions.append(f"removed {target}")

@@ -390,7 +390,10 @@ def test_models_lists_user_folder_and_names_resolve(model_pair, tmp_path, monkey
     Image.fromarray(gradient()).save(pics / "p.png")
     missing = CliRunner().invoke(app, ["translate", "-m", "nosuch", str(pics), "-o",
                                        str(tmp_path / "out")])
-    assert missing.exit_code == 1 and "tiny-AtoB.onnx" in missing.output
+    assert missing.exit_code == 1 and "tiny" in missing.output.split("known models:")[1]
+    by_file_name = CliRunner().invoke(app, ["translate", "-m", "tiny-AtoB.onnx", str(pics),
+                                            "-o", str(tmp_path / "out"), "--quiet"])
+    assert by_file_name.exit_code == 0, by_file_name.output  # found in the user folder
 
 
 @pytest.mark.parametrize(("flag", "module"), [("--fid", "torch_fidelity"), ("--lpips", "lpips")])

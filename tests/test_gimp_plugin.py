@@ -9,12 +9,14 @@ import json
 import os
 import stat
 import subprocess
+import sys
+import time
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+import onnx
 import pytest
-from PIL import Image
 from skimage import data as skdata
 from typer.testing import CliRunner
 
@@ -42,10 +44,6 @@ def _load_plugin() -> Any:
 plugin = _load_plugin()
 
 
-def _read_png(path: Path) -> bytes:
-    return np.asarray(Image.open(path).convert("RGBA")).tobytes()
-
-
 @pytest.fixture(scope="module")
 def settings() -> dict[str, Any]:
     return gimp_install.plugin_settings()
@@ -58,24 +56,107 @@ def photo() -> np.ndarray:
     return np.dstack([rgb, alpha])
 
 
-def _translate(photo: np.ndarray, settings: dict[str, Any], **kw: Any) -> tuple[bytes, str]:
-    args = {"model": "golden_hour", "direction": "AtoB", "tile": 0, "engine": "auto"}
+def _model(settings: dict[str, Any], path: Path = MODEL) -> Any:
+    return plugin.Model(path, settings)
+
+
+def _translate(photo: np.ndarray, settings: dict[str, Any], model: Path = MODEL,
+               **kw: Any) -> tuple[bytes, str]:
+    args = {"tile": 0, "engine": "auto"}
     args.update(kw)
     h, w = photo.shape[:2]
     return plugin.translate_pixels(photo.tobytes(), w, h, settings=settings,
-                                   read_png=_read_png, **args)
+                                   model=_model(settings, model), **args)
+
+
+def relabelled(src: Path, dst: Path, **props: str) -> Path:
+    """A copy of model ``src`` whose metadata says other things (domains, direction)."""
+    model = onnx.load(str(src))
+    for entry in model.metadata_props:
+        key = entry.key.removeprefix("cyclegan_cli.")
+        if key in props:
+            entry.value = props[key]
+    onnx.save(model, str(dst))
+    return dst
+
+
+# -- models: the list, the labels, the choice --------------------------------------------------
+def test_onnx_metadata_is_read_without_onnx(tmp_path) -> None:
+    for path in sorted(weights_dir().glob("*.onnx")):
+        expected = {p.key: p.value for p in onnx.load(str(path)).metadata_props}
+        assert plugin.onnx_metadata(path) == expected and expected
+    (tmp_path / "notes.onnx").write_text("# not a model\n")
+    with pytest.raises(ValueError):
+        plugin.onnx_metadata(tmp_path / "notes.onnx")
+    truncated = tmp_path / "cut.onnx"
+    truncated.write_bytes(MODEL.read_bytes()[:5000])
+    with pytest.raises(ValueError):
+        plugin.onnx_metadata(truncated)
+
+
+def test_model_list_labels_follow_each_model(tmp_path, settings) -> None:
+    """One entry per model file and direction, labelled with that model's own domains; a
+    model added after install (pulled, exported) is listed the next time the list is read."""
+    user = tmp_path / "user"
+    user.mkdir()
+    listing = {**settings, "models_dirs": [str(weights_dir()), str(user)]}
+    before = [(m.nick, m.label) for m in plugin.installed_models(listing)]
+    assert before == [("golden_hour-AtoB", "golden_hour: photo → golden hour"),
+                      ("golden_hour-BtoA", "golden_hour: golden hour → photo")]
+    relabelled(MODEL, user / "seasons-BtoA.onnx", direction="BtoA", domain_from="summer",
+               domain_to="winter")
+    relabelled(MODEL, user / "seasons-AtoB-int8.onnx", domain_from="winter",
+               domain_to="summer", precision="int8")
+    (user / "golden_hour-AtoB.onnx").write_bytes(MODEL.read_bytes())  # shadowed by the first
+    (user / "notes.onnx").write_text("# not a model\n")  # unreadable: not offered
+    models = plugin.installed_models(listing)
+    assert [(m.nick, m.label, m.direction) for m in models] == [
+        ("golden_hour-AtoB", "golden_hour: photo → golden hour", "AtoB"),
+        ("golden_hour-BtoA", "golden_hour: golden hour → photo", "BtoA"),
+        ("seasons-AtoB-int8", "seasons: winter → summer (int8)", "AtoB"),
+        ("seasons-BtoA", "seasons: summer → winter", "BtoA")]
+    assert models[0].path == MODEL  # the first folder wins a name, as --model NAME does
+    assert plugin.default_choice(models, listing) == "golden_hour-AtoB"
+    assert plugin.default_choice(models[2:], listing) == "seasons-AtoB-int8"
+    assert plugin.default_choice([], listing) == plugin.OTHER
+    entries = plugin.model_choices(models, listing)
+    assert [e[:2] for e in entries[-2:]] == [("seasons-BtoA", "seasons: summer → winter"),
+                                             ("file", "Another model: the .onnx file below")]
+    assert [e[:2] for e in plugin.model_choices([], listing)] == [
+        ("golden_hour-AtoB", "golden_hour: not installed"),  # GIMP may still hand it over
+        ("file", "Another model: the .onnx file below")]
+
+
+def test_pick_model_and_what_to_do_without_models(tmp_path, settings) -> None:
+    models = plugin.installed_models(settings)
+    assert plugin.pick_model("golden_hour-BtoA", None, settings, models).direction == "BtoA"
+    chosen = plugin.pick_model(plugin.OTHER, str(MODEL), settings, models)
+    assert chosen.path == MODEL and chosen.label == "golden_hour: photo → golden hour"
+    with pytest.raises(plugin.PluginError, match="did you mean golden_hour-AtoB"):
+        plugin.pick_model("golden_houre-AtoB", None, settings, models)
+    with pytest.raises(plugin.PluginError, match=r"choose the model's \.onnx file"):
+        plugin.pick_model(plugin.OTHER, None, settings, models)
+    with pytest.raises(plugin.PluginError, match="model file not found"):
+        plugin.pick_model(plugin.OTHER, str(tmp_path / "gone.onnx"), settings, models)
+    empty = {**settings, "models_dirs": [str(tmp_path)], "user_models_dir": "/home/u/models"}
+    for choice in (plugin.OTHER, "golden_hour-AtoB"):
+        with pytest.raises(plugin.PluginError) as err:
+            plugin.pick_model(choice, None, empty)
+        text = str(err.value)
+        assert "no models installed" in text and "cgan models pull" in text
+        assert "cgan export" in text and "/home/u/models" in text and "\n" not in text
+
+
+def test_dialog_mnemonics_do_not_clash() -> None:
+    """Each field's underlined letter is its own, and none is one of GIMP's buttons' (_Help,
+    _Reset, _Cancel, _OK): a clash makes GIMP warn and Alt+letter only move the focus."""
+    keys = [plugin.mnemonic(plugin.LABELS[f]) for f in plugin.DIALOG_FIELDS]
+    assert all(keys) and len(set(keys)) == len(keys)
+    assert not set(keys) & set(plugin.GIMP_BUTTON_KEYS)
+    assert plugin.mnemonic("_Reset") in plugin.GIMP_BUTTON_KEYS
 
 
 # -- pixels ------------------------------------------------------------------------------------
-def test_write_png_round_trip_keeps_colour_under_transparency(tmp_path, photo) -> None:
-    photo = photo.copy()
-    photo[:, :3, 3] = 0  # fully transparent columns with colour below
-    plugin.write_png(tmp_path / "a.png", photo.tobytes(), photo.shape[1], photo.shape[0])
-    with Image.open(tmp_path / "a.png") as img:
-        assert img.mode == "RGBA"
-        np.testing.assert_array_equal(np.asarray(img), photo)
-
-
 def test_both_engines_equal_the_inference_core(photo, settings) -> None:
     expected = load_model(MODEL).translate_array(photo)
     inproc, used = _translate(photo, settings, engine="in-process")
@@ -93,44 +174,68 @@ def test_tile_size_reaches_the_core(photo, settings) -> None:
     expected = load_model(MODEL).translate_array(photo, 64)
     assert out == expected.tobytes()
     assert out != _translate(photo, settings, engine="in-process")[0]
+    assert _translate(photo, settings, engine="cgan", tile=64)[0] == out
 
 
 def test_auto_falls_back_to_cgan(photo, settings, monkeypatch) -> None:
     def unavailable(*args: Any) -> bytes:
-        raise plugin.EngineUnavailable("no onnxruntime here")
+        raise plugin.EngineUnavailable("GIMP's Python 3.13 cannot run models (lacks "
+                                       "onnxruntime)", "install onnxruntime for it")
 
     monkeypatch.setattr(plugin, "translate_in_process", unavailable)
     out, used = _translate(photo, settings)
     assert used == "cgan"
     assert out == load_model(MODEL).translate_array(photo).tobytes()
-    with pytest.raises(plugin.PluginError, match="no onnxruntime here") as err:
-        _translate(photo, {**settings, "cgan": ["/nonexistent/cgan"]})
-    assert "/nonexistent/cgan is missing" in str(err.value)
-    assert "cgan gimp install" in str(err.value)
+
+
+def test_cgan_missing_is_one_line_cause_first(photo, settings, monkeypatch) -> None:
+    monkeypatch.setattr(plugin.sys, "path", [p for p in plugin.sys.path
+                                             if "site-packages" not in p])
+    monkeypatch.setitem(plugin.sys.modules, "onnxruntime", None)  # GIMP as shipped
+    with pytest.raises(plugin.PluginError) as err:
+        _translate(photo, {**settings, "cgan": ["/nonexistent/bin/cgan"]})
+    text = str(err.value)
+    assert text.startswith("CycleGAN cannot run models: the cgan command is missing "
+                           "(/nonexistent/bin/cgan); run `cgan gimp install` again"), text
+    assert text.endswith("(GIMP's Python "
+                         f"{sys.version_info.major}.{sys.version_info.minor} cannot run "
+                         "models (lacks onnxruntime))")
+    assert "\n" not in text and len(text) < 260
+    with pytest.raises(plugin.PluginError) as err:
+        _translate(photo, settings, engine="in-process")
+    assert "lacks onnxruntime" in str(err.value) and "cgan gimp install" in str(err.value)
 
 
 @pytest.mark.parametrize("engine", ["in-process", "cgan"])
-@pytest.mark.parametrize(("args", "says"), [
-    ({"model": "no_such_model"}, "model not found: no_such_model"),
-    ({"model": str(MODEL), "direction": "BtoA"}, "translates AtoB"),
-    ({"model": str(weights_dir() / "README.md")}, "not a usable ONNX model"),
+@pytest.mark.parametrize(("model", "says"), [
+    (weights_dir() / "README.md", "not a usable ONNX model"),
 ])
-def test_engine_errors_are_one_line(photo, settings, engine, args, says) -> None:
+def test_engine_errors_are_one_line(photo, settings, engine, model, says) -> None:
     with pytest.raises(plugin.PluginError) as err:
-        _translate(photo, settings, engine=engine, **args)
+        _translate(photo, settings, model=model, engine=engine)
     text = str(err.value)
     assert text.startswith("CycleGAN") and says in text and "\n" not in text, text
 
 
 @pytest.mark.parametrize(("args", "says"), [
     ({"tile": MIN_TILE - 1}, f"at least {MIN_TILE}"),
-    ({"direction": "up"}, "unknown direction"),
     ({"engine": "gpu"}, "unknown engine"),
-    ({"model": "  "}, "no model given"),
 ])
 def test_argument_errors(photo, settings, args, says) -> None:
     with pytest.raises(plugin.PluginError, match=says):
         _translate(photo, settings, **args)
+
+
+@pytest.mark.parametrize("engine", ["in-process", "cgan"])
+def test_real_progress_tiles_done(settings, engine) -> None:
+    """A tiled layer reports the fraction of tiles done, rising to 1, in both engines."""
+    big = np.dstack([skdata.astronaut()[:256, :256], np.full((256, 256), 255, np.uint8)])
+    seen: list[float | None] = []
+    plugin.translate_pixels(big.tobytes(), 256, 256, model=_model(settings), tile=64,
+                            engine=engine, settings=settings, report=seen.append)
+    fractions = [f for f in seen if f is not None]
+    assert len(set(fractions)) >= 3, seen  # several steps seen, not a pulse
+    assert fractions == sorted(fractions) and fractions[0] > 0 and fractions[-1] <= 1
 
 
 def test_cgan_gets_no_gimp_python_variables(settings, monkeypatch) -> None:
@@ -141,15 +246,6 @@ def test_cgan_gets_no_gimp_python_variables(settings, monkeypatch) -> None:
     assert "PYTHONPATH" not in env and "PYTHONHOME" not in env
     assert env["PYTHONIOENCODING"] == "utf-8"
     assert env["CGAN_MODELS"] == "/models" and env["PATH"] == os.environ["PATH"]
-
-
-def test_model_list_and_direction_labels(tmp_path, settings) -> None:
-    (tmp_path / "zebra-AtoB.onnx").write_bytes(b"")
-    (tmp_path / "zebra-BtoA-int8.onnx").write_bytes(b"")
-    models = plugin.known_models({**settings, "models_dirs": [str(tmp_path)]})
-    assert models == {"golden_hour": ("photo", "golden hour"), "zebra": None}
-    assert plugin.direction_label("BtoA", models["golden_hour"]) == "B→A: golden hour → photo"
-    assert plugin.direction_label("AtoB", None) == "A→B"
 
 
 def test_settings_file_is_optional(tmp_path, monkeypatch) -> None:
@@ -226,20 +322,21 @@ class FakeProgress:
         self.calls.append(f"{value:.2f}")
 
 
-def _run(image: FakeImage, layers: list[Any], settings: dict[str, Any], **kw: Any) -> str:
-    args = {"model": "golden_hour", "direction": "AtoB", "tile": 0, "output": "new-layer",
-            "engine": "in-process"}
+def _run(image: FakeImage, layers: list[Any], settings: dict[str, Any], model: Path = MODEL,
+         progress: FakeProgress | None = None, **kw: Any) -> str:
+    args = {"tile": 0, "output": "new-layer", "engine": "in-process"}
     args.update(kw)
     return plugin.run_on_image(FakeGimp(image), image, layers, settings=settings,
-                               read_png=_read_png, progress=FakeProgress(), **args)
+                               model=_model(settings, model),
+                               progress=progress or FakeProgress(), **args)
 
 
-def test_new_layer_one_undo_group(photo, settings) -> None:
+def test_new_layer_named_after_the_model_one_undo_group(photo, settings) -> None:
     layer = FakeLayer("Background", photo, (10, 20, 64, 48))
     image = FakeImage([layer])
     assert _run(image, [layer], settings) == "in-process"
-    assert image.log == ["undo-start", "new layer Background (CycleGAN A→B)",
-                         "write Background (CycleGAN A→B)", "undo-end"]
+    name = "Background (golden_hour: photo → golden hour)"
+    assert image.log == ["undo-start", f"new layer {name}", f"write {name}", "undo-end"]
     top = image.layers[0]
     np.testing.assert_array_equal(layer.pixels, photo)  # the original is untouched
     expected = load_model(MODEL).translate_array(photo[20:68, 10:74])
@@ -253,8 +350,8 @@ def test_replace_and_several_layers(photo, settings) -> None:
     a = FakeLayer("a", photo, (0, 0, 32, 32))
     b = FakeLayer("b", photo[::-1].copy(), (8, 8, 32, 32))
     image = FakeImage([a, b])
-    _run(image, [a, b], settings, output="replace", direction="BtoA",
-         model=str(weights_dir() / "golden_hour-BtoA.onnx"))
+    _run(image, [a, b], settings, output="replace",
+         model=weights_dir() / "golden_hour-BtoA.onnx")
     assert image.log == ["undo-start", "write a", "write b", "undo-end"]
     assert len(image.layers) == 2
     assert not np.array_equal(a.pixels, photo) and not np.array_equal(b.pixels, photo[::-1])
@@ -263,8 +360,8 @@ def test_replace_and_several_layers(photo, settings) -> None:
 def test_a_failure_changes_nothing(photo, settings) -> None:
     good = FakeLayer("good", photo, (0, 0, 32, 32))
     image = FakeImage([good])
-    with pytest.raises(plugin.PluginError, match="model not found"):
-        _run(image, [good], settings, model="no_such_model")
+    with pytest.raises(plugin.PluginError, match="not a usable ONNX model"):
+        _run(image, [good], settings, model=weights_dir() / "README.md")
     assert image.log == [] and image.layers == [good]
     np.testing.assert_array_equal(good.pixels, photo)
 
@@ -289,16 +386,16 @@ def test_unknown_output_mode(photo, settings) -> None:
         _run(FakeImage([layer]), [layer], settings, output="elsewhere")
 
 
-def test_progress_pulses_while_translating(settings) -> None:
-    big = np.dstack([skdata.astronaut(), np.full((512, 512), 255, np.uint8)])
-    layer = FakeLayer("big", big, (0, 0, 512, 512))
-    progress, image = FakeProgress(), FakeImage([layer])
-    plugin.run_on_image(FakeGimp(image), image, [layer],
-                        model="golden_hour", direction="AtoB", tile=0, output="replace",
-                        engine="cgan", settings=settings, read_png=_read_png,
-                        progress=progress)
-    assert progress.calls[0].startswith("CycleGAN A→B: big")
-    assert "pulse" in progress.calls and progress.calls[-1] == "1.00"
+def test_progress_over_several_layers(settings) -> None:
+    """Two tiled layers: the bar rises through each layer's tiles to 1, never back."""
+    big = np.dstack([skdata.astronaut()[:192, :192], np.full((192, 192), 255, np.uint8)])
+    a, b = FakeLayer("a", big, (0, 0, 192, 192)), FakeLayer("b", big, (0, 0, 192, 192))
+    progress, image = FakeProgress(), FakeImage([a, b])
+    _run(image, [a, b], settings, output="replace", tile=64, progress=progress)
+    assert progress.calls[0] == "CycleGAN golden_hour: photo → golden hour: a"
+    values = [float(c) for c in progress.calls if c[0].isdigit()]
+    assert values == sorted(values) and values[-1] == 1.0
+    assert any(0 < v < 0.5 for v in values) and any(0.5 < v < 1 for v in values)
 
 
 # -- cgan gimp install / uninstall -------------------------------------------------------------
@@ -313,8 +410,11 @@ def test_install_is_idempotent_and_uninstall_cleans_up(tmp_path) -> None:
     assert script.stat().st_mode & stat.S_IXUSR
     assert f"wrote {script}" in first.output and "Filters > CycleGAN" in first.output
     settings = json.loads((folder / "cyclegan.json").read_text())
-    assert settings["models"]["golden_hour"] == ["photo", "golden hour"]
+    assert str(weights_dir().resolve()) in settings["models_dirs"]
     assert settings["package_root"] == str(PACKAGE_ROOT)
+    help_index = folder / "help" / "en" / "gimp-help.xml"  # the dialog's Help: offline
+    assert f'id="{plugin.PROCEDURE}" ref="index.html"' in help_index.read_text()
+    assert "Getting models" in (folder / "help" / "en" / "index.html").read_text()
     version = subprocess.run([*settings["cgan"], "--version"], capture_output=True, text=True)
     assert version.returncode == 0 and "cyclegan-cli" in version.stdout
 
@@ -327,9 +427,39 @@ def test_install_is_idempotent_and_uninstall_cleans_up(tmp_path) -> None:
 
     removed = runner.invoke(app, ["gimp", "uninstall", "--gimp-config-dir", str(cfg)])
     assert removed.exit_code == 0 and not folder.exists()
+    assert "Restart GIMP" in removed.output  # else its menu entry fails: "Plug-in crashed"
     assert (cfg / "plug-ins").is_dir()  # GIMP's own folder stays
     twice = runner.invoke(app, ["gimp", "uninstall", "--gimp-config-dir", str(cfg)])
     assert twice.exit_code == 0 and "not installed" in twice.output
+    assert "Restart GIMP" not in twice.output
+
+
+def test_install_says_which_folders_the_plugin_lists(tmp_path, monkeypatch) -> None:
+    """The plug-in lists the folders --model NAME searches (./weights where install runs,
+    the shipped models, the user models folder, even before it exists): models exported or
+    pulled later show up without installing again."""
+    project = tmp_path / "project"
+    (project / "weights").mkdir(parents=True)
+    relabelled(MODEL, project / "weights" / "mine-AtoB.onnx", domain_from="day",
+               domain_to="night")
+    user = tmp_path / "models"
+    monkeypatch.setenv("CGAN_MODELS", str(user))
+    monkeypatch.chdir(project)
+    result = CliRunner().invoke(app, ["gimp", "install", "--gimp-config-dir",
+                                      str(tmp_path / "cfg")])
+    assert result.exit_code == 0, result.output
+    settings = json.loads((tmp_path / "cfg" / "plug-ins" / "cyclegan" / "cyclegan.json")
+                          .read_text())
+    assert settings["models_dirs"] == [str(project / "weights"), str(weights_dir().resolve()),
+                                       str(user)]
+    assert settings["user_models_dir"] == str(user)
+    assert f"  {project / 'weights'}: mine" in result.output
+    assert f"  {weights_dir().resolve()}: golden_hour" in result.output
+    assert f"  {user}: no models yet" in result.output
+    user.mkdir()
+    relabelled(MODEL, user / "later-BtoA.onnx", direction="BtoA")
+    nicks = [m.nick for m in plugin.installed_models(settings)]
+    assert nicks == ["golden_hour-AtoB", "golden_hour-BtoA", "later-BtoA", "mine-AtoB"]
 
 
 def test_uninstall_keeps_files_it_did_not_write(tmp_path) -> None:
@@ -374,3 +504,70 @@ def test_error_text_shows_control_characters_as_escapes() -> None:
         "CycleGAN: a\\x1b[2J\\nb [/]"
     assert plugin.error_text(ValueError("x\ty")) == \
         "CycleGAN: unexpected error: ValueError: x\\ty"
+
+
+# -- cgan gimp pixels: the cgan engine's pipe ----------------------------------------------------
+def test_cgan_gimp_pixels_pipes_pixels_and_progress(photo, settings) -> None:
+    h, w = photo.shape[:2]
+    cmd = [*settings["cgan"], "gimp", "pixels", "--model", str(MODEL), "--width", str(w),
+           "--height", str(h), "--tile", "64"]
+    done = subprocess.run(cmd, input=photo.tobytes(), capture_output=True)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == load_model(MODEL).translate_array(photo, 64).tobytes()
+    steps = done.stderr.decode().split()
+    assert steps[0] == "progress:" and steps[-1].split("/")[0] == steps[-1].split("/")[1]
+    short = subprocess.run(cmd, input=photo.tobytes()[:100], capture_output=True, text=False)
+    lines = short.stderr.decode().strip().splitlines()
+    assert short.returncode == 1 and len(lines) == 1 and "expected" in lines[0], lines
+
+
+def _pixels_processes(marker: str) -> list[int]:
+    found = []
+    for entry in Path("/proc").iterdir():
+        try:
+            cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+        except OSError:
+            continue
+        if marker in cmdline and "pixels" in cmdline:
+            found.append(int(entry.name))
+    return found
+
+
+@pytest.mark.skipif(not Path("/proc/self/cmdline").is_file(), reason="needs Linux's /proc")
+def test_cancel_stops_cgan_and_leaves_no_pixels_on_disk(tmp_path, settings) -> None:
+    """GIMP's Cancel kills the plug-in (SIGKILL: no clean-up code runs). The cgan engine has
+    written nothing to disk, and its cgan process stops at the next tile instead of
+    translating on for nobody."""
+    model = tmp_path / "cancel-AtoB.onnx"
+    model.write_bytes(MODEL.read_bytes())  # a path that names this test's processes
+    scratch = tmp_path / "tmp"
+    scratch.mkdir()
+    script = f"""
+import importlib.util, numpy as np, sys
+spec = importlib.util.spec_from_file_location("p", {str(PLUGIN)!r})
+p = importlib.util.module_from_spec(spec); spec.loader.exec_module(p)
+s = p.load_settings()
+big = np.random.default_rng(0).integers(0, 255, (1024, 1024, 4), dtype=np.uint8)
+def report(f):
+    if f is not None:
+        print("running", flush=True)
+p.translate_with_cgan(big.tobytes(), 1024, 1024, p.Model(__import__("pathlib").Path(
+    {str(model)!r}), s), 64, s, report)
+"""
+    config = tmp_path / "cyclegan.json"
+    config.write_text(json.dumps(settings))
+    env = {**os.environ, "TMPDIR": str(scratch), "CGAN_GIMP_CONFIG": str(config),
+           "OMP_NUM_THREADS": "1"}
+    gimp = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, env=env,
+                            text=True)
+    assert gimp.stdout.readline().strip() == "running"  # tiles are being translated
+    assert _pixels_processes(str(model))
+    gimp.kill()  # what Cancel does to the plug-in
+    gimp.wait()
+    for _ in range(100):
+        if not _pixels_processes(str(model)):
+            break
+        time.sleep(0.1)
+    assert not _pixels_processes(str(model)), "cgan went on after the plug-in was killed"
+    left = [f for f in scratch.rglob("*") if f.is_file() and f.stat().st_size > 1000]
+    assert left == []  # no copy of the pixels (4 MB) in the temporary folder

@@ -114,7 +114,7 @@ def _run_gimp(env: dict[str, Any], name: str, jobs: list[dict[str, Any]],
 
 def _job(name: str, args: dict[str, Any], select: dict[str, Any] | None = None,
          image: str = "cat.png", **extra: Any) -> dict[str, Any]:
-    return {"name": name, "input": image, "args": {"model": "golden_hour", **args},
+    return {"name": name, "input": image, "args": {"model": "golden_hour-AtoB", **args},
             "select": select, **extra}
 
 
@@ -128,23 +128,21 @@ def with_core(gimp_env: dict[str, Any]) -> dict[str, dict[str, Any]]:
         pytest.skip(f"cannot install onnxruntime for GIMP's Python 3.13: {gimp_env['pip_error']}")
     other = str(weights_dir() / "golden_hour-BtoA.onnx")
     jobs = [
-        _job("inproc", {"direction": "AtoB", "engine": "in-process"}, RECT_SELECT),
-        _job("cgan", {"direction": "AtoB", "engine": "cgan"}, RECT_SELECT),
-        _job("tiled_inproc", {"direction": "AtoB", "engine": "in-process", "tile-size": 64},
-             RECT_SELECT),
-        _job("tiled_cgan", {"direction": "AtoB", "engine": "cgan", "tile-size": 64},
-             RECT_SELECT),
-        _job("feather_replace", {"direction": "AtoB", "output": "replace"},
+        _job("inproc", {"engine": "in-process"}, RECT_SELECT),
+        _job("cgan", {"engine": "cgan"}, RECT_SELECT),
+        _job("tiled_inproc", {"engine": "in-process", "tile-size": 64}, RECT_SELECT),
+        _job("tiled_cgan", {"engine": "cgan", "tile-size": 64}, RECT_SELECT),
+        _job("feather_replace", {"output": "replace"},
              {"shape": "ellipse", "box": [60, 40, 160, 110], "feather": 20}),
-        _job("alpha_replace", {"direction": "AtoB", "output": "replace"}, image="rgba.png"),
-        _job("btoa_file", {"model": other, "direction": "BtoA"}, RECT_SELECT),
-        _job("offset_layer", {"direction": "AtoB", "output": "replace"}, RECT_SELECT,
-             offset=[10, 5]),
-        _job("broken_model", {"model": str(weights_dir() / "README.md"), "direction": "AtoB"},
-             RECT_SELECT),
-        _job("missing_model", {"model": "no_such_model", "direction": "AtoB"}, RECT_SELECT),
-        _job("mismatch", {"model": other, "direction": "AtoB"}, RECT_SELECT),
-        _job("bad_tile", {"direction": "AtoB", "tile-size": 10}, RECT_SELECT),
+        _job("alpha_replace", {"output": "replace"}, image="rgba.png"),
+        _job("btoa_listed", {"model": "golden_hour-BtoA"}, RECT_SELECT),
+        _job("btoa_file", {"model": "file", "model-file": other}, RECT_SELECT),
+        _job("offset_layer", {"output": "replace"}, RECT_SELECT, offset=[10, 5]),
+        _job("broken_model", {"model": "file",
+                              "model-file": str(weights_dir() / "README.md")}, RECT_SELECT),
+        _job("no_file", {"model": "file"}, RECT_SELECT),
+        _job("no_models", {}, RECT_SELECT, settings={"models_dirs": []}),
+        _job("bad_tile", {"tile-size": 10}, RECT_SELECT),
     ]
     return _run_gimp(gimp_env, "with-core", jobs, with_packages=True)
 
@@ -153,10 +151,9 @@ def with_core(gimp_env: dict[str, Any]) -> dict[str, dict[str, Any]]:
 def without_core(gimp_env: dict[str, Any]) -> dict[str, dict[str, Any]]:
     """GIMP as shipped: its Python has no onnxruntime, so only the cgan engine can work."""
     jobs = [
-        _job("auto", {"direction": "AtoB"}, RECT_SELECT),
-        _job("inproc", {"direction": "AtoB", "engine": "in-process"}, RECT_SELECT),
-        _job("nothing_works", {"direction": "AtoB"}, RECT_SELECT,
-             settings={"cgan": ["/nonexistent/bin/cgan"]}),
+        _job("auto", {}, RECT_SELECT),
+        _job("inproc", {"engine": "in-process"}, RECT_SELECT),
+        _job("nothing_works", {}, RECT_SELECT, settings={"cgan": ["/nonexistent/bin/cgan"]}),
     ]
     return _run_gimp(gimp_env, "without-core", jobs, with_packages=False)
 
@@ -178,15 +175,19 @@ def test_registered_under_filters_menu(with_core, without_core) -> None:
         p = run["procedure"]
         assert p["menu"] == ["<Image>/Filters/CycleGAN"] and p["label"] == "_Translate…"
         assert p["image_types"] == "RGB*"
-        assert p["arguments"] == {"model": "golden_hour", "direction": "AtoB", "tile-size": "0",
-                                  "output": "new-layer", "engine": "auto"}
-        assert p["directions"] == ["A→B: photo → golden hour", "B→A: golden hour → photo"]
+        assert p["arguments"] == {"model": "golden_hour-AtoB", "model-file": "None",
+                                  "tile-size": "0", "output": "new-layer", "engine": "auto"}
+        assert p["models"] == [["golden_hour-AtoB", "golden_hour: photo → golden hour"],
+                               ["golden_hour-BtoA", "golden_hour: golden hour → photo"],
+                               ["file", "Another model: the .onnx file below"]]
+        # GIMP took the plug-in's help domain (its offline page): "domain?help id"
+        assert p["help_id"] == "cyclegan-cli?plug-in-cyclegan-translate"
 
 
 def test_selection_translated_by_core_outside_unchanged(gimp_env, with_core) -> None:
     r = with_core["inproc"]
     assert r["status"] == "success", r["message"]
-    assert r["layers"] == ["Background (CycleGAN A→B)", "Background"]
+    assert r["layers"] == ["Background (golden_hour: photo → golden hour)", "Background"]
     cat = gimp_env["cat"]
     x, y, w, h = RECT
     expected = _core(cat[y:y + h, x:x + w])
@@ -241,13 +242,14 @@ def test_alpha_channel_kept(gimp_env, with_core) -> None:
 
 
 def test_model_file_and_other_direction(gimp_env, with_core) -> None:
-    r = with_core["btoa_file"]
-    assert r["status"] == "success", r["message"]
-    assert r["layers"][0] == "Background (CycleGAN B→A)"
-    x, y, w, h = RECT
-    cat = gimp_env["cat"]
-    expected = _core(cat[y:y + h, x:x + w], model=weights_dir() / "golden_hour-BtoA.onnx")
-    _assert_region(_read(r), cat, expected)
+    for job in ("btoa_listed", "btoa_file"):
+        r = with_core[job]
+        assert r["status"] == "success", r["message"]
+        assert r["layers"][0] == "Background (golden_hour: golden hour → photo)"
+        x, y, w, h = RECT
+        cat = gimp_env["cat"]
+        expected = _core(cat[y:y + h, x:x + w], model=weights_dir() / "golden_hour-BtoA.onnx")
+        _assert_region(_read(r), cat, expected)
 
 
 def test_layer_offsets(gimp_env, with_core) -> None:
@@ -265,8 +267,8 @@ def test_layer_offsets(gimp_env, with_core) -> None:
 
 @pytest.mark.parametrize(("job", "says"), [
     ("broken_model", "not a usable ONNX model"),
-    ("missing_model", "model not found: no_such_model"),
-    ("mismatch", "translates BtoA"),
+    ("no_file", "choose the model's .onnx file"),
+    ("no_models", "no models installed yet. In a terminal run `cgan models pull"),
     ("bad_tile", "tile size must be 0"),
 ])
 def test_errors_leave_image_untouched(gimp_env, with_core, job, says) -> None:
@@ -287,9 +289,11 @@ def test_without_onnxruntime_auto_falls_back_to_cgan(with_core, without_core) ->
 def test_without_onnxruntime_messages(gimp_env, without_core) -> None:
     r = without_core["inproc"]
     assert r["status"] == "execution-error"
-    assert "onnxruntime" in r["message"] and "cgan gimp install" in r["message"]
+    assert "lacks onnxruntime" in r["message"] and "cgan gimp install" in r["message"]
     r = without_core["nothing_works"]
     assert r["status"] == "execution-error"
-    assert "in-process:" in r["message"] and "cgan:" in r["message"]
-    assert "/nonexistent/bin/cgan is missing" in r["message"]
+    assert r["message"].startswith("CycleGAN cannot run models: the cgan command is missing "
+                                   "(/nonexistent/bin/cgan); run `cgan gimp install` again")
+    assert r["message"].endswith("(GIMP's Python 3.13 cannot run models (lacks onnxruntime))")
+    assert "\n" not in r["message"]
     np.testing.assert_array_equal(_read(r)[..., :3], gimp_env["cat"])

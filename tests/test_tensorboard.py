@@ -97,3 +97,38 @@ def test_without_the_package_the_run_stops_before_training_with_one_line(
         "--tensorboard needs tensorboard, which is not installed: "
         "pip install 'cyclegan-cli[tensorboard]'")
     assert not (tmp_path / "tiny" / "losses.csv").exists()
+
+
+def test_a_log_that_cannot_be_written_never_stops_the_run(tiny_data: Path, tmp_path: Path,
+                                                           monkeypatch) -> None:
+    """The event file cannot be made again (its folder keeps going, a full disk): the writes
+    are retried, then given up with one warning, and training finishes."""
+    pytest.importorskip("tensorboard", reason="tensorboard is not installed")
+    from cyclegan_cli.training import tensorboard
+    from cyclegan_cli.training.loop import train
+
+    opened = []
+    real_open = tensorboard.TensorBoardLog._open
+
+    def flaky_open(self, purge_step):
+        opened.append(purge_step)
+        if len(opened) > 1:  # every writer after the first fails
+            raise OSError("No such file or directory")
+        return real_open(self, purge_step)
+
+    monkeypatch.setattr(tensorboard.TensorBoardLog, "_open", flaky_open)
+    original_write = tensorboard.TensorBoardLog._write
+    calls = []
+
+    def write_after_folder_went(self, step, write):
+        if not calls:
+            import shutil
+            shutil.rmtree(self.folder)  # gone before the first write
+        calls.append(step)
+        return original_write(self, step, write)
+
+    monkeypatch.setattr(tensorboard.TensorBoardLog, "_write", write_after_folder_went)
+    cfg = tiny_config(tiny_data, tmp_path, n_epochs=1, n_epochs_decay=0, tensorboard=True)
+    result = train(cfg, quiet=True)
+    assert RunDir(result.run_dir).latest.is_file()
+    assert len(opened) >= 3 and len(calls) > 1  # retried, then writes were skipped quietly

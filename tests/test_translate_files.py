@@ -89,10 +89,35 @@ def test_resolve_model_by_file_run_and_name(tmp_path):
     (run / "config.json").write_text("{}")
     assert resolve_model(run, "AtoB", weights) == (weights / "h2z-AtoB.onnx", "onnx")
     assert resolve_model(run, "BtoA", weights) == (run, "torch")
-    with pytest.raises(CganError, match="model not found.*h2z-AtoB.onnx"):
+    with pytest.raises(CganError, match="model not found: zebra; known models: h2z"):
         resolve_model("zebra", "AtoB", weights)
     with pytest.raises(CganError, match="not a run directory"):
         resolve_model(weights, "AtoB", weights)
+
+
+def test_resolve_file_names_in_model_folders_and_suggest_names(tmp_path, monkeypatch) -> None:
+    """A file name from `cgan models` works as --model from any folder; a near miss gets
+    the names it may have meant; with no models at all the message says how to get one."""
+    weights = tmp_path / "weights"
+    weights.mkdir()
+    for name in ("horse2zebra-AtoB.onnx", "horse2zebra-BtoA.onnx", "summer2winter-AtoB.onnx"):
+        (weights / name).write_bytes(b"x")
+    (tmp_path / "elsewhere").mkdir()
+    monkeypatch.chdir(tmp_path / "elsewhere")
+    assert resolve_model("horse2zebra-BtoA.onnx", "BtoA", weights) == \
+        (weights / "horse2zebra-BtoA.onnx", "onnx")
+    with pytest.raises(CganError) as err:
+        resolve_model("hors2zebra", "AtoB", weights)
+    assert "did you mean horse2zebra?" in str(err.value)
+    assert "known models: horse2zebra, summer2winter" in str(err.value)
+    empty = tmp_path / "empty"  # (the shipped models are one of the folders otherwise)
+    empty.mkdir()
+    monkeypatch.setenv("CGAN_MODELS", str(tmp_path / "user"))
+    with pytest.raises(CganError) as err:
+        resolve_model("golden_hour", "AtoB", empty)
+    text = str(err.value)
+    assert "no models are installed yet" in text and "cgan models pull" in text
+    assert "cgan export RUN" in text and str(tmp_path / "user") in text and "\n" not in text
 
 
 def test_shards_cover_every_input_exactly_once() -> None:

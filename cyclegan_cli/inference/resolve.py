@@ -3,11 +3,12 @@ model folders (./weights, the shipped models, the user models folder)."""
 
 from __future__ import annotations
 
+import difflib
 import os
 from pathlib import Path
 
 from cyclegan_cli.errors import CganError
-from cyclegan_cli.inference.naming import SUFFIX, model_filename, opposite_file
+from cyclegan_cli.inference.naming import SUFFIX, model_filename, model_name, opposite_file
 from cyclegan_cli.rundir import RunDir
 from cyclegan_cli.shipped import weights_dir
 from cyclegan_cli.userdirs import user_data_dir
@@ -52,7 +53,8 @@ def resolve_model(model: str | os.PathLike[str], direction: str,
       folder or in weights/, else the run's checkpoint through the torch backend; a
       ``checkpoint`` other than ``auto`` (best, latest, a file) always takes the checkpoint;
     - a name: ``<name>-<direction>.onnx`` or ``<name>.onnx`` in ``weights_dir``, or by default
-      in each of :func:`model_dirs` (``cgan models`` lists them).
+      in each of :func:`model_dirs` (``cgan models`` lists them); a file name
+      (``name-AtoB.onnx``) is looked for there too.
     """
     path = Path(model)
     folders = [Path(weights_dir)] if weights_dir is not None else model_dirs()
@@ -72,14 +74,26 @@ def resolve_model(model: str | os.PathLike[str], direction: str,
         return path, "torch"
     for folder in folders:
         for candidate in (folder / model_filename(str(model), direction),
-                          folder / f"{model}{SUFFIX}", folder / str(model)):
-            if candidate.is_file():
+                          folder / f"{model}{SUFFIX}", folder / path.name):
+            if candidate.is_file():  # a name, or a file name (golden_hour-AtoB.onnx) there
                 return candidate, "onnx"
-    known = sorted({p.name for f in folders for p in f.glob("*.onnx")})
-    where = ", ".join(f"{f}/" for f in folders) or "weights/ (none found)"
-    hint = f"; known models: {', '.join(known)} (see cgan models)" if known else ""
-    raise CganError(f"model not found: {model} (not a file, run directory or name in "
-                    f"{where}){hint}")
+    raise CganError(not_found(str(model), folders))
+
+
+def not_found(model: str, folders: list[Path]) -> str:
+    """The one line for a model that is nowhere: the names it may have meant, or, with no
+    models at all, how to get one."""
+    from cyclegan_cli.inference.published import PUBLISHED
+
+    names = sorted({model_name(p) for f in folders for p in f.glob(f"*{SUFFIX}")})
+    if not names:
+        return (f"model not found: {model}, and no models are installed yet: get one with "
+                f"`cgan models pull {next(iter(PUBLISHED))}` or `cgan export RUN` (both write "
+                f"to {user_models_dir()}), or give the path of an .onnx file")
+    close = difflib.get_close_matches(model_name(model), names, n=3, cutoff=0.6)
+    hint = f"did you mean {' or '.join(close)}? " if close else ""
+    return (f"model not found: {model}; {hint}known models: {', '.join(names[:12])}"
+            f"{' …' if len(names) > 12 else ''} (cgan models lists them)")
 
 
 def opposite_model(model: str | os.PathLike[str], direction: str,

@@ -13,6 +13,8 @@ import numpy as np
 
 # Same-size HxWx3 uint8 tiles -> NxHxWx3 float32 in [-1, 1].
 TileForward = Callable[[list[np.ndarray]], np.ndarray]
+# Told (tiles done, tiles in all) after each forward call, from the translating thread.
+Progress = Callable[[int, int], None]
 
 
 def tile_starts(length: int, tile: int, overlap: int, align: int = 1) -> list[int]:
@@ -65,13 +67,15 @@ def axis_weights(starts: list[int], size: int, overlap: int) -> list[np.ndarray]
 
 def translate_tiled(rgb: np.ndarray, forward: TileForward, tile: int, overlap: int,
                     batch: int = 4, align: int = 1,
-                    crop: tuple[int, int, int, int] | None = None) -> np.ndarray:
+                    crop: tuple[int, int, int, int] | None = None,
+                    progress: Progress | None = None) -> np.ndarray:
     """Translate HxWx3 uint8 ``rgb`` tile by tile; returns uint8, HxWx3 or the ``crop``
     (top, left, height, width) of it.
 
     ``tile`` is the tile side (tiles are smaller only where the image is), ``overlap`` the
     minimum overlap of neighbours, ``batch`` how many tiles one ``forward`` call gets, and
     ``align`` the multiple every tile offset is rounded to (see :func:`tile_starts`).
+    ``progress`` is told (done, total) tiles after every ``forward`` call.
 
     Only one row of tiles is ever held as floats: the blended rows are rounded to uint8 as
     soon as no later tile touches them, so the whole image exists only as uint8 (its input
@@ -84,6 +88,7 @@ def translate_tiled(rgb: np.ndarray, forward: TileForward, tile: int, overlap: i
     ys, xs = tile_starts(h, tile, overlap, align), tile_starts(w, tile, overlap, align)
     wy, wx = axis_weights(ys, th, overlap), axis_weights(xs, tw, overlap)
     out = np.empty((out_h, out_w, 3), dtype=np.uint8)
+    done_tiles, total = 0, len(ys) * len(xs)
     lo = 0  # first row not yet written; ``acc`` starts there
     acc = np.zeros((0, w, 3), dtype=np.float32)
     wsum = np.zeros((0, w), dtype=np.float32)
@@ -99,6 +104,9 @@ def translate_tiled(rgb: np.ndarray, forward: TileForward, tile: int, overlap: i
                 weight = np.outer(wy[row], wx[first + j])
                 acc[y0 - lo:y0 - lo + th, x0:x0 + tw] += results[j] * weight[:, :, None]
                 wsum[y0 - lo:y0 - lo + th, x0:x0 + tw] += weight
+            done_tiles += len(group)
+            if progress is not None:
+                progress(done_tiles, total)
         done = ys[row + 1] if row + 1 < len(ys) else h
         n = done - lo
         a, b = max(lo, top), min(done, top + out_h)  # the finished rows inside the crop

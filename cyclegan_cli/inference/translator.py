@@ -35,7 +35,7 @@ from cyclegan_cli.inference.limits import (
 )
 from cyclegan_cli.inference.metadata import DIRECTIONS, OUTPUT_NAME, ModelInfo
 from cyclegan_cli.inference.norm_stats import NormStats, OnnxNormStats, Stats
-from cyclegan_cli.inference.tiling import translate_tiled
+from cyclegan_cli.inference.tiling import Progress, translate_tiled
 
 Backend = Callable[[np.ndarray], np.ndarray]  # NCHW float32 in [-1, 1] -> same
 
@@ -108,24 +108,35 @@ class Translator:
         return -(-side // m) * m
 
     def translate_rgb(self, rgb: np.ndarray, tile: int | None = None,
-                      stats: Stats | None = None) -> np.ndarray:
+                      stats: Stats | None = None, progress: Progress | None = None
+                      ) -> np.ndarray:
         """HxWx3 uint8 -> HxWx3 uint8, tiled when ``tile`` is given or the image has more
         than ``max_pixels`` pixels; normalised with ``stats`` when given. A tiled image is
-        never held as floats as a whole (see :func:`translate_tiled`)."""
+        never held as floats as a whole (see :func:`translate_tiled`). ``progress`` is told
+        (steps done, steps in all): one per tile, plus one for the whole-image statistics
+        pass where there is one; an untiled image is one step."""
         h, w = rgb.shape[:2]
         if tile is None and h * w <= self.max_pixels:
-            return float_to_uint8(self.forward([rgb], stats)[0])
+            out = float_to_uint8(self.forward([rgb], stats)[0])
+            if progress is not None:
+                progress(1, 1)
+            return out
         side = self.tile_for(tile)
         m = self.info.size_multiple
         # Pad as the untiled path does, so tiles sit on the whole image's pixel grid.
         padded, (top, left) = pad_image(rgb, m, self.min_side)
         forward: Callable[[list[np.ndarray]], np.ndarray] = self.forward
+        tiled_progress = progress
         if stats is None and self.global_norm:
             stats = self.image_stats(padded)
+            if progress is not None and stats is not None:  # that pass was one step more
+                def tiled_progress(done: int, total: int) -> None:
+                    progress(done + 1, total + 1)
         if stats is not None:
             forward = functools.partial(self.forward, stats=stats)
         return translate_tiled(padded, forward, side, min(self.overlap, side // 2),
-                               self.tile_batch, align=m, crop=(top, left, h, w))
+                               self.tile_batch, align=m, crop=(top, left, h, w),
+                               progress=tiled_progress)
 
     def image_stats(self, rgb: np.ndarray) -> Stats | None:
         """Instance-norm statistics of the whole image, or None when the backend offers none
@@ -143,13 +154,15 @@ class Translator:
         return self.norm.collect(to_model([padded]))
 
     # -- public --------------------------------------------------------------------------------
-    def translate_array(self, arr: np.ndarray, tile: int | None = None) -> np.ndarray:
+    def translate_array(self, arr: np.ndarray, tile: int | None = None,
+                        progress: Progress | None = None) -> np.ndarray:
         """Translate one image array of any accepted shape (see ``split_channels``).
 
         Returns HxWx3 uint8, or HxWx4 when the input had alpha (kept unchanged).
+        ``progress`` see :meth:`translate_rgb`.
         """
         rgb, alpha = split_channels(arr)
-        return join_channels(self.translate_rgb(rgb, tile), alpha)
+        return join_channels(self.translate_rgb(rgb, tile, progress=progress), alpha)
 
     def translate_image(self, img: Image.Image, tile: int | None = None) -> Image.Image:
         """Translate a PIL image: RGB out, or RGBA where the input had transparency."""

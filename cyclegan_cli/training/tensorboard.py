@@ -59,23 +59,33 @@ class TensorBoardLog:
     def _reopen(self, step: int) -> None:
         """A new writer (and event file) in a folder made again, after the old one was
         deleted while the run trained."""
-        self.folder.mkdir(parents=True, exist_ok=True)
         with contextlib.suppress(Exception):  # the old file's pending events: best effort
             self.writer.close()
+        self.writer = None
+        self.folder.mkdir(parents=True, exist_ok=True)
         self.writer = self._open(None)
         self.warn(f"{self.folder} was deleted while the run trained; events from step {step} "
                   "on go to a new file")
 
     def _write(self, step: int, write: Callable[[Any], None]) -> None:
         """``write(writer)``, with the folder put back first where it went (the writer appends
-        to its file by name), and once more where its thread lost the file as it wrote."""
-        if not self.folder.is_dir():
-            self._reopen(step)
-        try:
-            write(self.writer)
-        except OSError:
-            self._reopen(step)
-            write(self.writer)
+        to its file by name), and again where its thread lost the file as it wrote. A log
+        that cannot be written after that is given up with a warning: the run goes on."""
+        if self.writer is None:
+            return
+        for attempt in range(3):
+            try:
+                if not self.folder.is_dir():
+                    self._reopen(step)
+                write(self.writer)
+                return
+            except Exception as exc:  # OSError, or tensorboard's own errors from its thread
+                if attempt == 2:
+                    self.writer = None
+                    self.warn(f"TensorBoard events stop at step {step}: {first_line(exc)}")
+                    return
+                with contextlib.suppress(Exception):
+                    self._reopen(step)
 
     def _hparams(self, cfg: TrainConfig) -> None:
         from torch.utils.tensorboard.summary import hparams
@@ -104,9 +114,13 @@ class TensorBoardLog:
         self._write(step, lambda w: w.add_image("samples", pixels, step, dataformats="HWC"))
 
     def flush(self) -> None:
-        if self.folder.is_dir():
-            self.writer.flush()
+        if self.writer is not None and self.folder.is_dir():
+            with contextlib.suppress(Exception):  # a log is never worth the run
+                self.writer.flush()
 
     def close(self) -> None:
+        if self.writer is None:
+            return
         self.folder.mkdir(parents=True, exist_ok=True)  # the last events need their folder
-        self.writer.close()
+        with contextlib.suppress(Exception):
+            self.writer.close()

@@ -26,8 +26,10 @@ procedure = None if registered is None else {
     "menu": list(registered.get_menu_paths()), "label": registered.get_menu_label(),
     "image_types": registered.get_image_types(),
     "arguments": {a.name: str(a.get_default_value()) for a in registered.get_arguments()[3:]},
-    "directions": [Gimp.param_spec_choice_get_choice(registered.find_argument("direction"))
-                   .get_label(nick) for nick in ("AtoB", "BtoA")],
+    "models": [[nick, choice.get_label(nick)] for choice in
+               [Gimp.param_spec_choice_get_choice(registered.find_argument("model"))]
+               for nick in choice.list_nicks()],
+    "help_id": registered.get_help_id(),
 }
 
 
@@ -64,7 +66,7 @@ for job in spec["jobs"]:
     cfg.set_property("image", image)
     cfg.set_core_object_array("drawables", image.get_selected_layers())
     for key, value in job["args"].items():
-        cfg.set_property(key, value)
+        cfg.set_property(key, Gio.File.new_for_path(value) if key == "model-file" else value)
     result = proc.run(cfg)
     out = os.path.join(here, job["name"] + ".png")
     export(image, out)

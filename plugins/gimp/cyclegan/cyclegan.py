@@ -2,42 +2,55 @@
 """CycleGAN for GIMP 3: **Filters > CycleGAN > Translate…** runs a cyclegan-cli model on the
 selected layers (only the selected area changes; alpha is kept; one undo step).
 
+The dialog lists the models in the model folders (read each time it opens, so models pulled or
+exported since show up), each way it translates ("golden_hour: photo → golden hour"), plus any
+.onnx file. Help opens an offline page (help/en/index.html beside this file).
+
 The pixels go through cyclegan-cli's inference core, by one of two engines:
 
 - ``in-process``: ``cyclegan_cli.inference`` imported into GIMP's own Python (needs numpy,
   pillow, onnx and onnxruntime built for that Python);
-- ``cgan``: the ``cgan`` command of the Python environment that ran ``cgan gimp install``,
-  with temporary PNG files.
+- ``cgan``: ``cgan gimp pixels`` of the Python environment that ran ``cgan gimp install``; the
+  pixels go through its stdin and stdout, so no copy of them is ever written to disk.
 
-``auto`` (the default) uses the first that works. Both give the same pixels.
+``auto`` (the default) uses the first that works. Both give the same pixels and report real
+progress (tiles done).
 
-``cgan gimp install`` copies this file into GIMP's plug-ins folder and writes ``cyclegan.json``
-beside it (the ``cgan`` command, where the cyclegan_cli package is, the model folders and the
-models' domain names). Everything above the GIMP part at the bottom is plain Python, so it is
-tested without GIMP.
+``cgan gimp install`` copies this folder into GIMP's plug-ins folder and writes
+``cyclegan.json`` beside it (the ``cgan`` command, where the cyclegan_cli package is, the model
+folders, the core's naming and tile rules). Everything above the GIMP part at the bottom is
+plain Python, so it is tested without GIMP.
 """
 
 from __future__ import annotations
 
+import contextlib
+import difflib
 import json
 import os
 import re
-import struct
 import subprocess
 import sys
-import tempfile
 import threading
-import zlib
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 PROCEDURE = "plug-in-cyclegan-translate"
 CONFIG_FILE = "cyclegan.json"
+HELP_DOMAIN = "cyclegan-cli"  # the help pages in help/<locale>/ beside this file
 ENGINES = ("auto", "in-process", "cgan")
 OUTPUTS = ("new-layer", "replace")
 DIRECTIONS = ("AtoB", "BtoA")
 ARROWS = {"AtoB": "A→B", "BtoA": "B→A"}
+OTHER = "file"  # the model choice that means: the .onnx file chosen in "model-file"
+# The dialog's fields and their labels; the underlined letters (after "_") must differ from
+# each other and from those of GIMP's own buttons: _Help, _Reset, _Cancel, _OK.
+LABELS = {"model": "_Model", "model-file": "Model _file", "tile-size": "_Tile size",
+          "output": "Res_ult"}
+GIMP_BUTTON_KEYS = "hrco"
+DIALOG_FIELDS = ("model", "model-file", "tile-size", "output")
 
 
 class PluginError(Exception):
@@ -45,7 +58,12 @@ class PluginError(Exception):
 
 
 class EngineUnavailable(PluginError):
-    """This engine cannot run here (the message says why); ``auto`` tries the next one."""
+    """This engine cannot run here; ``auto`` tries the next one. ``cause`` says why in a few
+    words, ``fix`` what to do."""
+
+    def __init__(self, cause: str, fix: str) -> None:
+        super().__init__(f"CycleGAN: {cause}: {fix}")
+        self.cause, self.fix = cause, fix
 
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
@@ -59,11 +77,22 @@ def error_text(exc: BaseException) -> str:
     return _CONTROL.sub(lambda m: m.group().encode("unicode_escape").decode("ascii"), text)
 
 
+def mnemonic(label: str) -> str:
+    """The letter after "_" in a GTK label ("" when there is none)."""
+    i = label.find("_")
+    return label[i + 1].lower() if 0 <= i < len(label) - 1 else ""
+
+
 # -- settings ----------------------------------------------------------------------------------
 def config_path() -> Path:
     """``$CGAN_GIMP_CONFIG``, else cyclegan.json beside this file."""
     env = os.environ.get("CGAN_GIMP_CONFIG")
     return Path(env) if env else Path(__file__).resolve().with_name(CONFIG_FILE)
+
+
+def help_dir() -> Path:
+    """The offline help pages installed with the plug-in (``<locale>/gimp-help.xml``)."""
+    return Path(__file__).resolve().with_name("help")
 
 
 def load_settings(path: Path | None = None) -> dict[str, Any]:
@@ -75,212 +104,344 @@ def load_settings(path: Path | None = None) -> dict[str, Any]:
     return data if isinstance(data, dict) else {}
 
 
-def known_models(settings: dict[str, Any]) -> dict[str, tuple[str, str] | None]:
-    """Model name -> (domain A, domain B) or None, from the settings and the model folders."""
-    found: dict[str, tuple[str, str] | None] = {}
-    for name, domains in (settings.get("models") or {}).items():
-        ok = isinstance(domains, list) and len(domains) == 2
-        found[name] = (str(domains[0]), str(domains[1])) if ok else None
+# -- models ------------------------------------------------------------------------------------
+def _varint(read: Callable[[int], bytes]) -> int | None:
+    """A protobuf varint (None at the end of the input)."""
+    value = shift = 0
+    while True:
+        b = read(1)
+        if not b:
+            if shift:
+                raise ValueError("truncated varint")
+            return None
+        value |= (b[0] & 0x7F) << shift
+        if b[0] < 0x80:
+            return value
+        shift += 7
+        if shift > 63:
+            raise ValueError("bad varint")
+
+
+def _fields(fh: Any, size: int) -> Any:
+    """(field number, offset, length) of each length-delimited field of the protobuf message
+    in ``fh`` (``size`` bytes); every other field is skipped, and so is each field's body
+    (seeked over: the caller reads the ones it wants)."""
+    while True:
+        key = _varint(fh.read)
+        if key is None:
+            return
+        number, wire = key >> 3, key & 7
+        if wire == 0:
+            _varint(fh.read)
+        elif wire in (1, 5):
+            fh.seek(8 if wire == 1 else 4, 1)
+        elif wire == 2:
+            length = _varint(fh.read)
+            if length is None or fh.tell() + length > size:
+                raise ValueError("truncated field")
+            yield number, fh.tell(), length
+            fh.seek(fh.tell() + length)  # the caller may have read it; skip it either way
+        else:
+            raise ValueError(f"unexpected wire type {wire}")
+        if fh.tell() > size:
+            raise ValueError("truncated message")
+
+
+def onnx_metadata(path: Path) -> dict[str, str]:
+    """An ONNX file's ``metadata_props`` (ModelProto field 14), read without onnx: the
+    top-level fields are walked and the graph is seeked over, so a large model costs a few
+    small reads. ValueError/OSError for a file that is not a protobuf."""
+    import io
+
+    props: dict[str, str] = {}
+    with open(path, "rb") as fh:
+        size = os.fstat(fh.fileno()).st_size
+        for number, offset, length in list(_fields(fh, size)):
+            if number != 14:
+                continue
+            fh.seek(offset)
+            entry = io.BytesIO(fh.read(length))
+            kv: dict[int, str] = {}
+            for n, off, ln in list(_fields(entry, length)):
+                entry.seek(off)
+                kv[n] = entry.read(ln).decode("utf-8", "replace")
+            if 1 in kv:
+                props[kv[1]] = kv.get(2, "")
+    return props
+
+
+class Model:
+    """One model file the dialog offers: ``nick`` (its file name's stem) and ``label``."""
+
+    def __init__(self, path: Path, settings: dict[str, Any]) -> None:
+        self.path = path
+        suffixes = settings.get("model_suffixes") or []  # the core's naming, longest first
+        suffix = next((s for s in suffixes if path.stem.endswith(s)), "")
+        self.nick = path.stem
+        self.name = path.stem[:len(path.stem) - len(suffix)] if suffix else path.stem
+        try:
+            meta = {k.removeprefix("cyclegan_cli."): v for k, v in onnx_metadata(path).items()}
+            self.readable = True
+        except (OSError, ValueError):  # the core says why when it is used
+            meta, self.readable = {}, False
+        named = next((d for d in DIRECTIONS if f"-{d}" in suffix), None)
+        self.direction: str | None = meta.get("direction") if meta.get("direction") in \
+            DIRECTIONS else named
+        self.domains = (meta["domain_from"], meta["domain_to"]) \
+            if meta.get("domain_from") and meta.get("domain_to") else None
+        twin = suffix.rpartition("-")[2] if suffix.count("-") == 2 else ""
+        self.precision = meta.get("precision") or twin
+
+    @property
+    def label(self) -> str:
+        """'golden_hour: photo → golden hour' (plus ' (int8)' for a lower precision)."""
+        what = (f"{self.domains[0]} → {self.domains[1]}" if self.domains
+                else ARROWS.get(self.direction or "", "direction unknown"))
+        extra = f" ({self.precision})" if self.precision not in ("", "fp32") else ""
+        return f"{self.name}: {what}{extra}"
+
+    def sort_key(self) -> tuple[str, int, str]:
+        order = DIRECTIONS.index(self.direction) if self.direction in DIRECTIONS else 2
+        return self.name.lower(), order, self.precision
+
+
+def installed_models(settings: dict[str, Any]) -> list[Model]:
+    """The models in the model folders ``cgan gimp install`` recorded, read now (so models
+    pulled or exported since show up): one per file, the first folder winning a name; files
+    that are no ONNX model at all are left out."""
+    found: dict[str, Model] = {}
     for folder in settings.get("models_dirs") or []:
         try:
             files = sorted(Path(folder).glob("*.onnx"))
         except OSError:
             continue
-        suffixes = settings.get("model_suffixes") or []  # the core's naming, longest first
         for f in files:
-            name = next((f.stem.removesuffix(s) for s in suffixes if f.stem.endswith(s)),
-                        f.stem)
-            found.setdefault(name, None)
-    return found
+            if f.stem not in found and f.is_file():
+                found[f.stem] = Model(f, settings)
+    return sorted((m for m in found.values() if m.readable), key=Model.sort_key)
 
 
-def direction_label(direction: str, domains: tuple[str, str] | None) -> str:
-    """'A→B: photo → golden hour', or 'A→B' without domain names."""
-    if domains is None:
-        return ARROWS[direction]
-    a, b = domains if direction == "AtoB" else domains[::-1]
-    return f"{ARROWS[direction]}: {a} → {b}"
+def default_choice(models: list[Model], settings: dict[str, Any]) -> str:
+    """The model chosen when the dialog first opens: the default model's A→B file, else the
+    first one, else the .onnx file choice."""
+    wanted = f"{settings.get('default_model') or 'golden_hour'}-AtoB"
+    nicks = [m.nick for m in models]
+    return wanted if wanted in nicks else (nicks[0] if nicks else OTHER)
+
+
+def model_choices(models: list[Model], settings: dict[str, Any]) -> list[tuple[str, str, str]]:
+    """(nick, label, help) of each entry of the dialog's Model list: the models, the default
+    model even when it is gone (GIMP hands a plug-in the default it registered at start-up,
+    and a value no longer listed would fail before the plug-in could say what to do), and
+    the .onnx file choice."""
+    entries = [(m.nick, m.label, str(m.path)) for m in models]
+    default = f"{settings.get('default_model') or 'golden_hour'}-AtoB"
+    if all(m.nick != default for m in models):
+        entries.append((default, f"{default.removesuffix('-AtoB')}: not installed", ""))
+    return [*entries, (OTHER, "Another model: the .onnx file below", "")]
+
+
+def no_models_text(settings: dict[str, Any]) -> str:
+    """What to do when no model is installed (one line)."""
+    example = (settings.get("pullable") or ["horse2zebra"])[0]
+    where = settings.get("user_models_dir") or "the user models folder"
+    return (f"CycleGAN: no models installed yet. In a terminal run `cgan models pull {example}` "
+            f"or `cgan export RUN` (they go to {where}), or choose an .onnx file as Model file")
+
+
+def pick_model(choice: str, model_file: str | None, settings: dict[str, Any],
+               models: list[Model] | None = None) -> Model:
+    """The model the user chose: a listed one, or (``choice`` :data:`OTHER`) the file."""
+    models = installed_models(settings) if models is None else models
+    if choice == OTHER or not choice:
+        if not model_file:
+            if not models:
+                raise PluginError(no_models_text(settings))
+            raise PluginError("CycleGAN: choose the model's .onnx file (Model file), or a model "
+                              "from the Model list")
+        path = Path(os.path.abspath(os.path.expanduser(model_file)))
+        if not path.is_file():
+            raise PluginError(f"CycleGAN: model file not found: {path}")
+        return Model(path, settings)
+    for m in models:
+        if m.nick == choice:
+            return m
+    if not models:
+        raise PluginError(no_models_text(settings))
+    close = difflib.get_close_matches(choice, [m.nick for m in models], n=3, cutoff=0.6)
+    hint = f"; did you mean {' or '.join(close)}?" if close else ""
+    raise PluginError(f"CycleGAN: model {choice} is not in the model folders{hint} (listed: "
+                      f"{', '.join(m.nick for m in models[:8])})")
 
 
 # -- the two engines ---------------------------------------------------------------------------
-def _model_argument(model: str) -> str:
-    """A name stays a name; a path to a file becomes absolute (the engines run elsewhere)."""
-    model = model.strip()
-    if not model:
-        raise PluginError("CycleGAN: no model given; enter a model name (see `cgan models`) or "
-                          "the path of an .onnx file")
-    looks_like_path = os.sep in model or "/" in model or model.lower().endswith(".onnx")
-    return os.path.abspath(os.path.expanduser(model)) if looks_like_path else model
+Report = Callable[[float | None], None]  # fraction of this layer done, None: unknown
 
 
-def _models_env(settings: dict[str, Any]) -> dict[str, str]:
-    """CGAN_MODELS for the engines: the user models folder recorded at install time."""
-    if settings.get("user_models_dir") and not os.environ.get("CGAN_MODELS"):
-        return {"CGAN_MODELS": str(settings["user_models_dir"])}
-    return {}
+def _watch(alive: Callable[[], bool], state: dict[str, Any], report: Report | None) -> None:
+    """Call ``report`` every 0.1 s (in this, GIMP's, thread) while ``alive()``."""
+    while alive():
+        time.sleep(0.1)
+        if report is not None and alive():
+            report(state.get("fraction"))
 
 
-def _cgan_env(settings: dict[str, Any]) -> dict[str, str]:
-    """The environment for cgan: GIMP's PYTHON* variables (PYTHONPATH, PYTHONHOME) point at
-    GIMP's Python and would break another one."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PYTHON")}
-    return {**env, **_models_env(settings), "PYTHONIOENCODING": "utf-8"}
+def _short(exc: BaseException) -> str:
+    if isinstance(exc, ModuleNotFoundError) and exc.name:
+        return f"lacks {exc.name.split('.')[0]}"
+    return f"{type(exc).__name__}: {str(exc).strip().splitlines()[0][:120] if str(exc) else ''}"
 
 
-_LOADED: dict[tuple[str, str], Any] = {}  # (model file, direction) -> Translator
-
-
-def translate_in_process(rgba: bytes, width: int, height: int, model: str, direction: str,
-                         tile: int, settings: dict[str, Any]) -> bytes:
+def translate_in_process(rgba: bytes, width: int, height: int, model: Model, tile: int,
+                         settings: dict[str, Any], report: Report | None = None) -> bytes:
     """RGBA u8 pixels translated by ``cyclegan_cli.inference`` inside this Python."""
     root = settings.get("package_root")
     if root and root not in sys.path:
         sys.path.append(str(root))  # last: GIMP's own numpy/pillow win over the install's
     try:
-        import numpy as np
         import onnxruntime  # noqa: F401  (the core loads it lazily; fail here, not later)
 
-        from cyclegan_cli.inference import load_model
-        from cyclegan_cli.inference.resolve import resolve_model
+        from cyclegan_cli.inference.pixels import translate_rgba
     except Exception as exc:  # ImportError, or a binary built for another Python
         raise EngineUnavailable(
-            f"GIMP's Python {sys.version_info.major}.{sys.version_info.minor} cannot import the "
-            f"inference core ({type(exc).__name__}: {exc}). Install numpy, pillow, onnx and "
-            f"onnxruntime for it, or run `cgan gimp install` from the environment where "
-            f"cyclegan-cli is installed so the plug-in can call cgan") from exc
-    os.environ.update(_models_env(settings))
+            f"GIMP's Python {sys.version_info.major}.{sys.version_info.minor} cannot run "
+            f"models ({_short(exc)})",
+            "install numpy, pillow, onnx and onnxruntime for it, or run `cgan gimp install` "
+            "from the environment where cyclegan-cli is installed so that the plug-in can "
+            "use cgan") from exc
+    state: dict[str, Any] = {}
+
+    def progress(done: int, total: int) -> None:
+        state["fraction"] = done / max(total, 1)
+
+    def work() -> bytes:
+        return translate_rgba(rgba, width, height, model.path, model.direction,
+                              tile or None, progress)
+
     try:
-        path, backend = resolve_model(model, direction)
-        if backend != "onnx":
-            raise PluginError(f"{model} has no exported ONNX model for {direction}; run "
-                              f"`cgan export {model}` first")
-        key = (str(path), direction)
-        if key not in _LOADED:  # several layers in one run share the model
-            _LOADED[key] = load_model(path, direction=direction)
-        translator = _LOADED[key]
-        arr = np.frombuffer(rgba, np.uint8).reshape(height, width, 4)
-        out = translator.translate_array(arr, tile or None)
+        return _in_background(work, state, report)
     except PluginError:
         raise
     except Exception as exc:  # the core's errors carry one-line messages
         raise PluginError(f"CycleGAN: {exc}") from exc
-    return np.ascontiguousarray(out, dtype=np.uint8).tobytes()
-
-
-def write_png(path: Path, rgba: bytes, width: int, height: int) -> None:
-    """An 8-bit RGBA PNG (no filtering; colours under transparent pixels kept)."""
-    stride = width * 4
-    rows = b"".join(b"\x00" + rgba[y * stride:(y + 1) * stride] for y in range(height))
-
-    def chunk(tag: bytes, data: bytes) -> bytes:
-        crc = zlib.crc32(tag + data) & 0xFFFFFFFF
-        return struct.pack(">I", len(data)) + tag + data + struct.pack(">I", crc)
-
-    header = struct.pack(">IIBBBBB", width, height, 8, 6, 0, 0, 0)
-    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header)
-                     + chunk(b"IDAT", zlib.compress(rows, 1)) + chunk(b"IEND", b""))
 
 
 def _cgan_command(settings: dict[str, Any]) -> list[str]:
     cmd = settings.get("cgan")
     if isinstance(cmd, str):
         cmd = [cmd]
-    if not cmd or not Path(cmd[0]).is_file():
-        where = f" ({cmd[0]} is missing)" if cmd else ""
-        raise EngineUnavailable(f"no cgan command is recorded{where}; run `cgan gimp install` "
-                                f"from the environment where cyclegan-cli is installed")
+    fix = "run `cgan gimp install` again from the environment where cyclegan-cli is installed"
+    if not cmd:
+        raise EngineUnavailable("no cgan command is recorded", fix)
+    if not Path(cmd[0]).is_file():
+        raise EngineUnavailable(f"the cgan command is missing ({cmd[0]})", fix)
     return [str(c) for c in cmd]
 
 
-def _cgan_error(stderr: str, code: int) -> str:
-    lines = [ln.strip() for ln in stderr.splitlines() if ln.strip()]
+def _cgan_env(settings: dict[str, Any]) -> dict[str, str]:
+    """The environment for cgan: GIMP's PYTHON* variables (PYTHONPATH, PYTHONHOME) point at
+    GIMP's Python and would break another one."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PYTHON")}
+    if settings.get("user_models_dir") and not os.environ.get("CGAN_MODELS"):
+        env["CGAN_MODELS"] = str(settings["user_models_dir"])
+    return {**env, "PYTHONIOENCODING": "utf-8"}
+
+
+def _cgan_error(lines: list[str], code: int) -> str:
     for line in reversed(lines):
-        for prefix in ("error:", "failed:"):
-            if line.startswith(prefix):
-                text = line[len(prefix):].strip()
-                if prefix == "failed:" and ".png: " in text:
-                    text = text.split(".png: ", 1)[1]  # drop the temporary file's name
-                return f"CycleGAN: {text}"
-    return f"CycleGAN: cgan translate failed (exit {code}): {lines[-1] if lines else 'no output'}"
+        if line.startswith("error:"):
+            return f"CycleGAN: {line[len('error:'):].strip()}"
+    return f"CycleGAN: cgan failed (exit {code}): {lines[-1] if lines else 'no output'}"
 
 
-def translate_with_cgan(rgba: bytes, width: int, height: int, model: str, direction: str,
-                        tile: int, settings: dict[str, Any],
-                        read_png: Callable[[Path], bytes],
-                        wait: Callable[[], None] | None = None) -> bytes:
-    """RGBA u8 pixels translated by ``cgan translate`` through temporary PNG files.
+_PROGRESS = re.compile(r"^progress: (\d+)/(\d+)$")
 
-    ``read_png`` reads the result as RGBA u8 bytes; ``wait`` is called about 10 times a
-    second while cgan runs (to pulse a progress bar)."""
+
+def translate_with_cgan(rgba: bytes, width: int, height: int, model: Model, tile: int,
+                        settings: dict[str, Any], report: Report | None = None) -> bytes:
+    """RGBA u8 pixels translated by ``cgan gimp pixels``: the pixels go through its stdin
+    and come back on its stdout (no file holds them); its progress lines come on stderr."""
     cmd = _cgan_command(settings)
-    with tempfile.TemporaryDirectory(prefix="cgan-gimp-") as tmp:
-        src, out_dir = Path(tmp) / "layer.png", Path(tmp) / "out"
-        write_png(src, rgba, width, height)
-        args = [*cmd, "translate", "--quiet", "--model", model, "--direction", direction,
-                "--out", str(out_dir), "--format", "png", str(src)]
-        if tile:
-            args += ["--tile", str(tile)]
+    args = [*cmd, "gimp", "pixels", "--model", str(model.path), "--width", str(width),
+            "--height", str(height), "--tile", str(tile or 0)]
+    if model.direction:
+        args += ["--direction", model.direction]
+    try:
+        proc = subprocess.Popen(args, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, env=_cgan_env(settings),
+                                creationflags=getattr(subprocess, "CREATE_NO_WINDOW", 0))
+    except OSError as exc:
+        raise EngineUnavailable(f"cannot start {cmd[0]} ({exc.strerror or exc})",
+                                "run `cgan gimp install` again from the environment where "
+                                "cyclegan-cli is installed") from exc
+    state: dict[str, Any] = {}
+    lines: list[str] = []
+    out = bytearray()
+
+    def feed() -> None:
         try:
-            proc = subprocess.Popen(args, cwd=tmp, env=_cgan_env(settings),
-                                    stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                                    encoding="utf-8", errors="replace",
-                                    creationflags=getattr(subprocess, "CREATE_NO_WINDOW", 0))
-        except OSError as exc:
-            raise EngineUnavailable(f"cannot run {cmd[0]}: {exc}") from exc
-        stderr = _communicate(proc, wait)
-        if proc.returncode != 0:
-            raise PluginError(_cgan_error(stderr, proc.returncode))
-        result = out_dir / "layer.png"
-        if not result.is_file():
-            raise PluginError(f"CycleGAN: cgan wrote no result ({stderr.strip()[-200:]})")
-        out = read_png(result)
+            proc.stdin.write(rgba)
+            proc.stdin.close()
+        except OSError:  # cgan stopped early; its stderr says why
+            pass
+
+    def drain() -> None:
+        out.extend(proc.stdout.read())
+
+    def errors() -> None:
+        for raw in proc.stderr:
+            line = raw.decode("utf-8", "replace").strip()
+            m = _PROGRESS.match(line)
+            if m:
+                state["fraction"] = int(m.group(1)) / max(int(m.group(2)), 1)
+            elif line:
+                lines.append(line)
+
+    threads = [threading.Thread(target=f, daemon=True) for f in (feed, drain, errors)]
+    for t in threads:
+        t.start()
+    try:
+        _watch(lambda: proc.poll() is None, state, report)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        for t in threads:
+            t.join()
+    if proc.returncode != 0:
+        raise PluginError(_cgan_error(lines, proc.returncode))
     if len(out) != width * height * 4:
         raise PluginError(f"CycleGAN: cgan's result has the wrong size ({len(out)} bytes)")
-    return out
+    return bytes(out)
 
 
-def _communicate(proc: subprocess.Popen, wait: Callable[[], None] | None) -> str:
-    if wait is None:
-        return proc.communicate()[1]
-    while True:
-        try:
-            return proc.communicate(timeout=0.1)[1]
-        except subprocess.TimeoutExpired:
-            wait()
-
-
-def translate_pixels(rgba: bytes, width: int, height: int, *, model: str, direction: str,
-                     tile: int, engine: str, settings: dict[str, Any],
-                     read_png: Callable[[Path], bytes],
-                     wait: Callable[[], None] | None = None) -> tuple[bytes, str]:
+def translate_pixels(rgba: bytes, width: int, height: int, *, model: Model, tile: int,
+                     engine: str, settings: dict[str, Any],
+                     report: Report | None = None) -> tuple[bytes, str]:
     """(translated RGBA u8 bytes, the engine that did it). PluginError says what to do."""
-    if direction not in DIRECTIONS:
-        raise PluginError(f"CycleGAN: unknown direction {direction!r}; use AtoB or BtoA")
     if engine not in ENGINES:
         raise PluginError(f"CycleGAN: unknown engine {engine!r}; use {', '.join(ENGINES)}")
     minimum = settings.get("min_tile")  # the core's rule, recorded by cgan gimp install
     if tile and isinstance(minimum, int) and tile < minimum:
         raise PluginError(f"CycleGAN: the tile size must be 0 (automatic) or at least "
                           f"{minimum} pixels, not {tile}")
-    model = _model_argument(model)
-    reasons = []
+    failed: dict[str, EngineUnavailable] = {}
     for name in (("in-process", "cgan") if engine == "auto" else (engine,)):
         try:
-            if name == "in-process":
-                out = _in_background(lambda: translate_in_process(
-                    rgba, width, height, model, direction, tile, settings), wait)
-            else:
-                out = translate_with_cgan(rgba, width, height, model, direction, tile,
-                                          settings, read_png, wait)
-            return out, name
+            run = translate_in_process if name == "in-process" else translate_with_cgan
+            return run(rgba, width, height, model, tile, settings, report), name
         except EngineUnavailable as exc:
-            reasons.append(f"{name}: {exc}")
-    raise PluginError("CycleGAN cannot run the model. " + " — ".join(reasons))
+            failed[name] = exc
+    if engine != "auto":
+        raise failed[engine]
+    # Both failed: cgan's reason comes first (GIMP's own Python usually has no onnxruntime).
+    cgan, inproc = failed["cgan"], failed["in-process"]
+    raise PluginError(f"CycleGAN cannot run models: {cgan.cause}; {cgan.fix} ({inproc.cause})")
 
 
-def _in_background(work: Callable[[], bytes], wait: Callable[[], None] | None) -> bytes:
-    """Run ``work`` in a thread, calling ``wait`` every 0.1 s until it is done."""
-    if wait is None:
+def _in_background(work: Callable[[], bytes], state: dict[str, Any],
+                   report: Report | None) -> bytes:
+    """Run ``work`` in a thread, reporting ``state`` every 0.1 s until it is done."""
+    if report is None:
         return work()
     box: dict[str, Any] = {}
 
@@ -292,24 +453,21 @@ def _in_background(work: Callable[[], bytes], wait: Callable[[], None] | None) -
 
     thread = threading.Thread(target=target, daemon=True)
     thread.start()
-    while thread.is_alive():
-        thread.join(0.1)
-        if thread.is_alive():
-            wait()
+    _watch(thread.is_alive, state, report)
+    thread.join()
     if "error" in box:
         raise box["error"]
     return box["out"]
 
 
 # -- applying the result to the image (a GIMP-like API; see run_on_image) ----------------------
-def run_on_image(gimp: Any, image: Any, layers: list[Any], *, model: str, direction: str,
-                 tile: int, output: str, engine: str, settings: dict[str, Any],
-                 read_png: Callable[[Path], bytes], progress: Any) -> str:
+def run_on_image(gimp: Any, image: Any, layers: list[Any], *, model: Model, tile: int,
+                 output: str, engine: str, settings: dict[str, Any], progress: Any) -> str:
     """Translate the selected area of each layer, then change the image in one undo group.
 
     ``gimp`` gives the buffer access (``read``/``write`` of an RGBA u8 rectangle) so this runs
-    against GIMP or a stand-in. Nothing in the image changes unless every layer translated.
-    Returns the engine used.
+    against GIMP or a stand-in; ``progress`` has ``text``, ``pulse`` and ``fraction``.
+    Nothing in the image changes unless every layer translated. Returns the engine used.
     """
     if output not in OUTPUTS:
         raise PluginError(f"CycleGAN: unknown output {output!r}; use {' or '.join(OUTPUTS)}")
@@ -323,11 +481,17 @@ def run_on_image(gimp: Any, image: Any, layers: list[Any], *, model: str, direct
         inside, x, y, w, h = layer.mask_intersect()
         if not inside or w <= 0 or h <= 0:
             continue
-        progress.text(f"CycleGAN {ARROWS.get(direction, direction)}: {layer.get_name()}")
+        progress.text(f"CycleGAN {model.label}: {layer.get_name()}")
+
+        def report(fraction: float | None, i: int = i) -> None:
+            if fraction is None:
+                progress.pulse()
+            else:
+                progress.fraction((i + fraction) / len(layers))
+
         pixels = gimp.read(layer, x, y, w, h)
-        out, used = translate_pixels(pixels, w, h, model=model, direction=direction, tile=tile,
-                                     engine=engine, settings=settings, read_png=read_png,
-                                     wait=progress.pulse)
+        out, used = translate_pixels(pixels, w, h, model=model, tile=tile, engine=engine,
+                                     settings=settings, report=report)
         jobs.append((layer, (x, y, w, h), out))
         progress.fraction((i + 1) / len(layers))
     if not jobs:
@@ -337,8 +501,7 @@ def run_on_image(gimp: Any, image: Any, layers: list[Any], *, model: str, direct
         for layer, (x, y, w, h), out in jobs:
             target = layer
             if output == "new-layer":
-                target = gimp.copy_above(image, layer,
-                                         f"{layer.get_name()} (CycleGAN {ARROWS[direction]})")
+                target = gimp.copy_above(image, layer, f"{layer.get_name()} ({model.label})")
             gimp.write_through_selection(target, x, y, w, h, out)
     finally:
         image.undo_group_end()
@@ -346,8 +509,8 @@ def run_on_image(gimp: Any, image: Any, layers: list[Any], *, model: str, direct
 
 
 # -- GIMP --------------------------------------------------------------------------------------
-def _gimp_main() -> None:  # pragma: no cover - runs inside GIMP (tests/test_gimp_real.py)
-    import gi
+def _gimp_main() -> None:  # pragma: no cover - runs inside GIMP (tests/test_gimp_real.py,
+    import gi  # tests/test_gimp_ui.py)
 
     gi.require_version("Gimp", "3.0")
     gi.require_version("Gegl", "0.4")
@@ -385,14 +548,6 @@ def _gimp_main() -> None:  # pragma: no cover - runs inside GIMP (tests/test_gim
             drawable.merge_shadow(True)  # blends through the selection (feathering kept)
             drawable.update(x, y, w, h)
 
-    def read_png(path: Path) -> bytes:
-        img = Gimp.file_load(Gimp.RunMode.NONINTERACTIVE, Gio.File.new_for_path(str(path)))
-        try:
-            layer = img.get_layers()[0]
-            return Pixels.read(layer, 0, 0, layer.get_width(), layer.get_height())
-        finally:
-            img.delete()
-
     class Progress:
         @staticmethod
         def text(message: str) -> None:
@@ -414,18 +569,18 @@ def _gimp_main() -> None:  # pragma: no cover - runs inside GIMP (tests/test_gim
 
     class CycleGAN(Gimp.PlugIn):
         def do_query_procedures(self) -> list[str]:
+            if help_dir().is_dir():  # the offline help page behind the dialog's Help button
+                self.set_help_domain(HELP_DOMAIN, Gio.File.new_for_path(str(help_dir())))
             return [PROCEDURE]
 
         def do_set_i18n(self, name: str) -> bool:
             return False
 
         def do_create_procedure(self, name: str) -> Any:
+            # Run at GIMP's start and again each time the procedure runs: the model list is
+            # read from the model folders then, so new models show up without a restart.
             settings = load_settings()
-            models = known_models(settings)
-            default = settings.get("default_model") or next(iter(models), "golden_hour")
-            domains = models.get(default)
-            listed = ", ".join(n + (f" ({d[0]} ↔ {d[1]})" if d else "")
-                               for n, d in models.items())
+            models = installed_models(settings)
             proc = Gimp.ImageProcedure.new(self, name, Gimp.PDBProcType.PLUGIN, self.run, None)
             proc.set_image_types("RGB*")
             proc.set_sensitivity_mask(Gimp.ProcedureSensitivityMask.DRAWABLE
@@ -434,21 +589,24 @@ def _gimp_main() -> None:  # pragma: no cover - runs inside GIMP (tests/test_gim
             proc.add_menu_path("<Image>/Filters/CycleGAN")
             proc.set_documentation(
                 "Translate the layer with a CycleGAN model",
-                "Runs a cyclegan-cli model (A→B or B→A) on the selected area of the selected "
-                "layers, into a new layer above or in place. Alpha is kept; one undo step.",
-                name)
+                "Runs a cyclegan-cli model on the selected area of the selected layers, into a "
+                "new layer above or in place. Alpha is kept; one undo step. The model is one "
+                "of the installed ones (its file name without .onnx, e.g. golden_hour-AtoB) or "
+                f"'{OTHER}' with an .onnx file in model-file.", PROCEDURE)
             proc.set_attribution("cyclegan-cli", "cyclegan-cli", "2026")
             rw = GObject.ParamFlags.READWRITE
-            proc.add_string_argument(
-                "model", "_Model", "A model name from the model folders (known: "
-                f"{listed or 'none'}) or the path of an .onnx file", default, rw)
-            proc.add_choice_argument("direction", "_Direction", "Which way to translate",
-                                     choice([(d, direction_label(d, domains), "")
-                                             for d in DIRECTIONS]), "AtoB", rw)
+            where = ", ".join(settings.get("models_dirs") or []) or "none recorded"
+            proc.add_choice_argument(
+                "model", LABELS["model"], f"The model and the way it translates (models in: "
+                f"{where})", choice(model_choices(models, settings)),
+                default_choice(models, settings), rw)
+            proc.add_file_argument("model-file", LABELS["model-file"], "An .onnx model file "
+                                   f"(used when the model is '{OTHER}')",
+                                   Gimp.FileChooserAction.OPEN, True, None, rw)
             rule = settings.get("tile_rule") or "tiles only for large images"
-            proc.add_int_argument("tile-size", "_Tile size", "Translate in tiles of this many "
-                                  f"pixels (0: automatic, {rule})", 0, 8192, 0, rw)
-            proc.add_choice_argument("output", "_Result", "Where the result goes",
+            proc.add_int_argument("tile-size", LABELS["tile-size"], "Translate in tiles of "
+                                  f"this many pixels (0: automatic, {rule})", 0, 8192, 0, rw)
+            proc.add_choice_argument("output", LABELS["output"], "Where the result goes",
                                      choice([("new-layer", "New layer above", ""),
                                              ("replace", "Replace the layer", "")]),
                                      "new-layer", rw)
@@ -457,28 +615,53 @@ def _gimp_main() -> None:  # pragma: no cover - runs inside GIMP (tests/test_gim
                                      choice([(e, e, "") for e in ENGINES]), "auto", rw)
             return proc
 
+        def dialog(self, procedure: Any, config: Any, models: list[Model]) -> bool:
+            gi.require_version("GimpUi", "3.0")
+            from gi.repository import GimpUi
+
+            GimpUi.init(PROCEDURE)
+            dialog = GimpUi.ProcedureDialog.new(procedure, config, "CycleGAN")
+            fields = list(DIALOG_FIELDS)
+            if not models:  # say at once what to do, not after pressing OK
+                text = no_models_text(load_settings()).removeprefix("CycleGAN: ")
+                hint = dialog.get_label("no-models", text[:1].upper() + text[1:], False, False)
+                label = hint.get_label() if hasattr(hint, "get_label") and \
+                    not hasattr(hint, "set_line_wrap") else hint
+                with contextlib.suppress(Exception):  # wrapped, not one wide line
+                    label.set_line_wrap(True)
+                    label.set_max_width_chars(60)
+                    label.set_xalign(0.0)
+                fields.insert(0, "no-models")
+            dialog.fill(fields)
+            chooser = dialog.get_widget("model-file", GObject.TYPE_NONE)
+
+            def follow(*_: Any) -> None:  # the file only matters for "another model"
+                chooser.set_sensitive(config.get_property("model") == OTHER)
+
+            config.connect("notify::model", follow)
+            follow()
+            ok = dialog.run()
+            dialog.destroy()
+            return bool(ok)
+
         def run(self, procedure: Any, run_mode: Any, image: Any, drawables: Any,
                 config: Any, data: Any) -> Any:
-            if run_mode == Gimp.RunMode.INTERACTIVE:
-                gi.require_version("GimpUi", "3.0")
-                from gi.repository import GimpUi
-
-                GimpUi.init(PROCEDURE)
-                dialog = GimpUi.ProcedureDialog.new(procedure, config, "CycleGAN")
-                dialog.fill(["model", "direction", "tile-size", "output"])
-                ok = dialog.run()
-                dialog.destroy()
-                if not ok:
-                    return procedure.new_return_values(Gimp.PDBStatusType.CANCEL, GLib.Error())
+            settings = load_settings()
+            models = installed_models(settings)
+            if run_mode == Gimp.RunMode.INTERACTIVE and \
+                    not self.dialog(procedure, config, models):
+                return procedure.new_return_values(Gimp.PDBStatusType.CANCEL, GLib.Error())
             Gimp.progress_init("CycleGAN")
             try:
-                run_on_image(Pixels, image, list(drawables or []),
-                             model=config.get_property("model") or "",
-                             direction=config.get_property("direction"),
+                chosen = config.get_property("model-file")
+                model = pick_model(config.get_property("model"),
+                                   chosen.get_path() if chosen is not None else None,
+                                   settings, models)
+                run_on_image(Pixels, image, list(drawables or []), model=model,
                              tile=config.get_property("tile-size"),
                              output=config.get_property("output"),
                              engine=config.get_property("engine"),
-                             settings=load_settings(), read_png=read_png, progress=Progress)
+                             settings=settings, progress=Progress)
             except Exception as exc:  # a PluginError says what to do; anything else is a bug
                 error = GLib.Error.new_literal(GLib.quark_from_string("cyclegan"),
                                                error_text(exc), 0)
