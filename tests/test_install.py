@@ -79,6 +79,8 @@ def test_the_wheel_carries_the_models_and_the_plugin(tmp_path) -> None:
                    "cyclegan_cli/_shipped/weights/golden_hour-BtoA.onnx",
                    "cyclegan_cli/_shipped/weights/README.md",
                    "cyclegan_cli/_shipped/plugins/gimp/cyclegan/cyclegan.py",
+                   "cyclegan_cli/_shipped/plugins/gimp/cyclegan/help/en/gimp-help.xml",
+                   "cyclegan_cli/_shipped/plugins/gimp/cyclegan/help/en/index.html",
                    "cyclegan_cli/shipped.py", "cyclegan_cli/cli.py"):
         assert needed in names, needed
     assert not [n for n in names if "__pycache__" in n or n.startswith(("tests/", "weights/"))]
