@@ -457,7 +457,7 @@ def translate(
 ) -> None:
     """Translate images and videos with a trained generator, in either direction.
 
-    [bold]cgan translate -m weights/horse2zebra-AtoB.onnx photos/ -o zebras/[/] writes every
+    [bold]cgan translate -m horse2zebra photos/ -o zebras/[/] writes every
     image under photos/ to zebras/ with the same relative path and size.
     [bold]cgan translate -m golden_hour clip.mp4 -o golden.mp4[/] streams a video (mp4, mov,
     mkv, webm, avi, gif) through the model, keeping its frame rate, size and audio. Inputs are
@@ -569,7 +569,8 @@ def models(
     from rich.table import Table
 
     from cyclegan_cli.inference.catalog import list_models
-    from cyclegan_cli.inference.resolve import USER_DIR, model_dirs
+    from cyclegan_cli.inference.published import EXAMPLE
+    from cyclegan_cli.inference.resolve import model_dirs, user_models_dir
 
     folders = model_dirs()
     entries = list_models(folders)
@@ -581,9 +582,10 @@ def models(
     console = Console()
     if not entries:
         console.print("no models found in "
-                      + literal(", ".join(f"{f}/" for f in folders) or f"weights/ or {USER_DIR}")
+                      + literal(", ".join(f"{f}/" for f in folders) or
+                                f"weights/ or {user_models_dir()}")
                       + "; train one (cgan train) and export it (cgan export), or pull one: "
-                      f"cgan models pull {next(iter(PUBLISHED))}", highlight=False)
+                      f"cgan models pull {EXAMPLE}", highlight=False)
         return
     table = Table(title="models (use the name with --model)")
     for col in ("name", "direction", "translates", "architecture", "precision", "MB"):
@@ -749,7 +751,7 @@ def eval_command(
 ) -> None:
     """Measure how well a generator translates.
 
-    [bold]cgan eval -m weights/golden_hour --direction AtoB testA/ --target testB_true/[/]
+    [bold]cgan eval -m golden_hour --direction AtoB testA/ --target testB_true/[/]
     reports PSNR and SSIM per image and overall (mean, median) against the paired ground truth,
     beside the identity baseline (the input itself). Without ground truth it reports cycle
     reconstruction (A → B → A) and the colour distance to --reference images, plus the standard
@@ -826,20 +828,18 @@ GimpDir = Annotated[Optional[Path], typer.Option(  # noqa: UP045
 @handle_errors
 def gimp_install(gimp_config_dir: GimpDir = None) -> None:
     """Copy the plug-in into GIMP's plug-ins folder with the settings it needs (this
-    environment's cgan, the model folders). Run it again after adding models or moving the
-    environment; it only rewrites what changed. Restart GIMP afterwards."""
+    environment's cgan, the model folders). Models added later show up by themselves; run it
+    again after moving the environment (it only rewrites what changed). Restart GIMP
+    afterwards."""
     from cyclegan_cli.gimp_install import install
-    from cyclegan_cli.inference.naming import model_name
 
     report = install(gimp_config_dir)
     for line in report.actions:
         typer.echo(printable(line))
-    s = report.settings
-    typer.echo(printable(f"cgan command: {' '.join(s['cgan'])}"))
+    typer.echo(printable(f"cgan command: {' '.join(report.settings['cgan'])}"))
     typer.echo("The plug-in lists the models in these folders (checked each time its dialog "
                "opens):")
-    for folder in map(Path, s["models_dirs"]):
-        names = sorted({model_name(f) for f in folder.glob("*.onnx")}) if folder.is_dir() else []
+    for folder, names in report.folders:
         typer.echo(printable(f"  {folder}: {', '.join(names) or 'no models yet'}"))
     typer.echo("Restart GIMP, open an RGB image and use Filters > CycleGAN > Translate…")
 
@@ -865,26 +865,31 @@ def gimp_pixels(
     width: Annotated[int, typer.Option(help="Width of the image on stdin.")],
     height: Annotated[int, typer.Option(help="Height of the image on stdin.")],
     direction: Annotated[Optional[Literal["AtoB", "BtoA"]], typer.Option(  # noqa: UP045
-        help="Which way [default: the model file's].")] = None,
+        help="Which way \\[default: the model file's].")] = None,
     tile: Annotated[int, typer.Option(help="Tile side; 0: automatic.")] = 0,
 ) -> None:
     """For the GIMP plug-in: WIDTHxHEIGHT RGBA u8 pixels on stdin, the translated pixels on
-    stdout, `progress: DONE/TOTAL` lines on stderr (nothing is written to disk). Stops early
-    when the plug-in that started it has gone (GIMP's Cancel)."""
-    from cyclegan_cli.inference.pixels import rgba_size, translate_rgba
+    stdout, `progress: DONE/TOTAL` lines on stderr (nothing is written to disk). The plug-in
+    keeps stdin open until it has the result: when it closes early (GIMP's Cancel kills the
+    plug-in), this process ends at once."""
+    from cyclegan_cli.inference.pixels import exit_when_stdin_closes, rgba_size, translate_rgba
 
-    data = sys.stdin.buffer.read(rgba_size(width, height))
-    parent = os.getppid()
+    expected = rgba_size(width, height)
+    data = sys.stdin.buffer.read(expected)
+    done = exit_when_stdin_closes() if len(data) == expected else None  # short: says so below
 
-    def progress(done: int, total: int) -> None:
-        if hasattr(os, "getppid") and os.getppid() != parent:
-            raise KeyboardInterrupt  # the plug-in was stopped: no one waits for the result
-        sys.stderr.write(f"progress: {done}/{total}\n")
-        sys.stderr.flush()
+    def progress(steps: int, total: int) -> None:
+        try:
+            sys.stderr.write(f"progress: {steps}/{total}\n")
+            sys.stderr.flush()
+        except OSError:  # the plug-in is gone
+            os._exit(130)
 
     out = translate_rgba(data, width, height, model, direction, tile or None, progress)
     sys.stdout.buffer.write(out)
     sys.stdout.buffer.flush()
+    if done is not None:
+        done.set()
 
 
 def _terminated(signum: int, frame: object) -> None:

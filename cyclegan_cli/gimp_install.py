@@ -56,7 +56,8 @@ def plugin_model_dirs() -> list[Path]:
     now (:func:`~cyclegan_cli.inference.resolve.model_dirs`, so ./weights of the folder
     install runs in where it exists), made absolute, plus the user models folder even before
     it exists (``cgan models pull`` and ``cgan export`` write there)."""
-    from cyclegan_cli.inference.resolve import model_dirs, user_models_dir
+    from cyclegan_cli.inference.resolve import model_dirs
+    from cyclegan_cli.userdirs import user_models_dir
 
     folders = [f.resolve() for f in model_dirs()]
     user = user_models_dir().expanduser().resolve()
@@ -67,8 +68,9 @@ def plugin_settings() -> dict[str, Any]:
     """What the plug-in needs to know about this environment (written to cyclegan.json)."""
     from cyclegan_cli.inference import limits
     from cyclegan_cli.inference.naming import name_suffixes
-    from cyclegan_cli.inference.published import PUBLISHED
-    from cyclegan_cli.inference.resolve import user_models_dir
+    from cyclegan_cli.inference.resolve import how_to_get_models
+    from cyclegan_cli.shipped import DEFAULT_MODEL
+    from cyclegan_cli.userdirs import user_models_dir
 
     return {
         "version": 2,
@@ -77,9 +79,8 @@ def plugin_settings() -> dict[str, Any]:
         "python": sys.executable,
         "models_dirs": [str(f) for f in plugin_model_dirs()],
         "user_models_dir": str(user_models_dir().expanduser().resolve()),
-        "default_model": "golden_hour",
-        # the example in the "no models yet" message
-        "pullable": sorted(PUBLISHED, key=lambda n: n != "horse2zebra")[:3],
+        "default_model": DEFAULT_MODEL,
+        "no_models_hint": how_to_get_models(),
         # the core's rules, for the plug-in (it cannot import the package)
         "min_tile": limits.MIN_TILE,
         "tile_rule": limits.describe(),
@@ -87,11 +88,27 @@ def plugin_settings() -> dict[str, Any]:
     }
 
 
+PLUGIN_SUFFIXES = (".py", ".xml", ".html")  # the plug-in's own files: script and help pages
+
+
 def plugin_files() -> dict[str, Path]:
-    """The plug-in's files, by their path inside the plug-in folder (the script, its help)."""
+    """The plug-in's files, by their path inside the plug-in folder (the script, its help);
+    nothing else that may lie in the source folder (caches, editor backups)."""
     return {p.relative_to(PLUGIN_SOURCE).as_posix(): p
             for p in sorted(PLUGIN_SOURCE.rglob("*"))
-            if p.is_file() and "__pycache__" not in p.parts}
+            if p.is_file() and p.suffix in PLUGIN_SUFFIXES and "__pycache__" not in p.parts
+            and not any(part.startswith(".") for part in p.relative_to(PLUGIN_SOURCE).parts)}
+
+
+def listed_models(folders: list[str]) -> list[tuple[Path, list[str]]]:
+    """Each folder with the usable model names in it, as the plug-in will list them."""
+    from cyclegan_cli.inference.catalog import list_models
+
+    out = []
+    for folder in map(Path, folders):
+        entries = list_models([folder]) if folder.is_dir() else []
+        out.append((folder, sorted({e.name for e in entries if not e.problem})))
+    return out
 
 
 @dataclass
@@ -102,6 +119,7 @@ class InstallReport:
     actions: list[str] = field(default_factory=list)
     settings: dict[str, Any] = field(default_factory=dict)
     removed: bool = False  # uninstall took the plug-in out
+    folders: list[tuple[Path, list[str]]] = field(default_factory=list)  # install: listed
 
 
 def _write_if_changed(path: Path, data: bytes, mode: int, report: InstallReport) -> None:
@@ -127,7 +145,9 @@ def install(config_dir: Path | None = None) -> InstallReport:
     if root.exists() and not root.is_dir():
         raise CganError(f"{root} is not a folder")
     target = root / "plug-ins" / PLUGIN_NAME
-    report = InstallReport(target, settings=plugin_settings())
+    settings = plugin_settings()
+    report = InstallReport(target, settings=settings,
+                           folders=listed_models(settings["models_dirs"]))
     try:
         target.mkdir(parents=True, exist_ok=True)
         for name, path in plugin_files().items():
@@ -157,10 +177,9 @@ def uninstall(config_dir: Path | None = None) -> InstallReport:
                 report.actions.append(f"removed {target / name}")
                 report.removed = True
         shutil.rmtree(target / "__pycache__", ignore_errors=True)
-        folders = {target / parent for n in plugin_files() for parent in Path(n).parents}
-        for folder in sorted(folders - {target}, key=lambda f: len(f.parts), reverse=True):
-            if folder.is_dir() and not any(folder.iterdir()):
-                folder.rmdir()  # the help folders, deepest first
+        if (target / "help").is_dir():  # its help pages, this version's or an older one's
+            shutil.rmtree(target / "help")
+            report.actions.append(f"removed {target / 'help'}")
         if not any(target.iterdir()):
             target.rmdir()
             report.actions.append(f"removed {target}")

@@ -12,6 +12,7 @@ from __future__ import annotations
 from importlib import resources
 from pathlib import Path
 
+DEFAULT_MODEL = "golden_hour"  # the model that ships (weights/golden_hour-*.onnx)
 PACKAGED = "_shipped"  # the folder inside the installed package
 
 

@@ -59,6 +59,8 @@ MARKERS = (
     "slow: long-running test (deselect with -m 'not slow')",
     "gpu: needs a CUDA GPU; skipped where none is present",
     "torchfree: runs in an install without torch (.ci/run runs these from the built wheel)",
+    "gimp: runs a real GIMP 3 (the chroot of tests/gimp/); .ci/run runs these once, in the "
+    "full suite",
     "metrics: needs the [metrics] extra (torch-fidelity, lpips); .ci/run also runs these in "
     "a venv of its own",
 )

@@ -86,8 +86,11 @@ def test_onnx_metadata_is_read_without_onnx(tmp_path) -> None:
         expected = {p.key: p.value for p in onnx.load(str(path)).metadata_props}
         assert plugin.onnx_metadata(path) == expected and expected
     (tmp_path / "notes.onnx").write_text("# not a model\n")
-    with pytest.raises(ValueError):
-        plugin.onnx_metadata(tmp_path / "notes.onnx")
+    (tmp_path / "empty.onnx").write_bytes(b"")
+    (tmp_path / "key-only.onnx").write_bytes(b"\x08")  # a field's key, then nothing
+    for junk in ("notes.onnx", "empty.onnx", "key-only.onnx"):
+        with pytest.raises(ValueError):
+            plugin.onnx_metadata(tmp_path / junk)
     truncated = tmp_path / "cut.onnx"
     truncated.write_bytes(MODEL.read_bytes()[:5000])
     with pytest.raises(ValueError):
@@ -109,6 +112,7 @@ def test_model_list_labels_follow_each_model(tmp_path, settings) -> None:
                domain_to="summer", precision="int8")
     (user / "golden_hour-AtoB.onnx").write_bytes(MODEL.read_bytes())  # shadowed by the first
     (user / "notes.onnx").write_text("# not a model\n")  # unreadable: not offered
+    (user / "empty.onnx").write_bytes(b"")  # nor is an empty file
     models = plugin.installed_models(listing)
     assert [(m.nick, m.label, m.direction) for m in models] == [
         ("golden_hour-AtoB", "golden_hour: photo → golden hour", "AtoB"),
@@ -138,22 +142,24 @@ def test_pick_model_and_what_to_do_without_models(tmp_path, settings) -> None:
         plugin.pick_model(plugin.OTHER, None, settings, models)
     with pytest.raises(plugin.PluginError, match="model file not found"):
         plugin.pick_model(plugin.OTHER, str(tmp_path / "gone.onnx"), settings, models)
-    empty = {**settings, "models_dirs": [str(tmp_path)], "user_models_dir": "/home/u/models"}
+    empty = {**settings, "models_dirs": [str(tmp_path)]}
     for choice in (plugin.OTHER, "golden_hour-AtoB"):
         with pytest.raises(plugin.PluginError) as err:
             plugin.pick_model(choice, None, empty)
         text = str(err.value)
-        assert "no models installed" in text and "cgan models pull" in text
-        assert "cgan export" in text and "/home/u/models" in text and "\n" not in text
+        assert text.startswith("CycleGAN: no models installed yet. In a terminal, get one with "
+                               "`cgan models pull horse2zebra` or `cgan export RUN` (both write "
+                               f"to {settings['user_models_dir']})"), text
+        assert "\n" not in text
 
 
 def test_dialog_mnemonics_do_not_clash() -> None:
     """Each field's underlined letter is its own, and none is one of GIMP's buttons' (_Help,
     _Reset, _Cancel, _OK): a clash makes GIMP warn and Alt+letter only move the focus."""
-    keys = [plugin.mnemonic(plugin.LABELS[f]) for f in plugin.DIALOG_FIELDS]
+    keys = [plugin.mnemonic(label) for label in plugin.LABELS.values()]
     assert all(keys) and len(set(keys)) == len(keys)
     assert not set(keys) & set(plugin.GIMP_BUTTON_KEYS)
-    assert plugin.mnemonic("_Reset") in plugin.GIMP_BUTTON_KEYS
+    assert set(plugin.DIALOG_FIELDS) <= set(plugin.LABELS)
 
 
 # -- pixels ------------------------------------------------------------------------------------
@@ -409,6 +415,10 @@ def test_install_is_idempotent_and_uninstall_cleans_up(tmp_path) -> None:
     assert script.read_bytes() == PLUGIN.read_bytes()
     assert script.stat().st_mode & stat.S_IXUSR
     assert f"wrote {script}" in first.output and "Filters > CycleGAN" in first.output
+    installed = sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*")
+                       if p.is_file())
+    assert installed == ["cyclegan.json", "cyclegan.py", "help/en/gimp-help.xml",
+                         "help/en/index.html"]  # nothing else from the source folder
     settings = json.loads((folder / "cyclegan.json").read_text())
     assert str(weights_dir().resolve()) in settings["models_dirs"]
     assert settings["package_root"] == str(PACKAGE_ROOT)
@@ -425,6 +435,7 @@ def test_install_is_idempotent_and_uninstall_cleans_up(tmp_path) -> None:
     third = runner.invoke(app, ["gimp", "install", "--gimp-config-dir", str(cfg)])
     assert f"updated {script}" in third.output and script.stat().st_mode & stat.S_IXUSR
 
+    (folder / "help" / "en" / "old-page.html").write_text("an older version's page")
     removed = runner.invoke(app, ["gimp", "uninstall", "--gimp-config-dir", str(cfg)])
     assert removed.exit_code == 0 and not folder.exists()
     assert "Restart GIMP" in removed.output  # else its menu entry fails: "Plug-in crashed"
@@ -511,14 +522,21 @@ def test_cgan_gimp_pixels_pipes_pixels_and_progress(photo, settings) -> None:
     h, w = photo.shape[:2]
     cmd = [*settings["cgan"], "gimp", "pixels", "--model", str(MODEL), "--width", str(w),
            "--height", str(h), "--tile", "64"]
-    done = subprocess.run(cmd, input=photo.tobytes(), capture_output=True)
-    assert done.returncode == 0, done.stderr
-    assert done.stdout == load_model(MODEL).translate_array(photo, 64).tobytes()
-    steps = done.stderr.decode().split()
+    proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE)
+    proc.stdin.write(photo.tobytes())
+    proc.stdin.flush()  # and kept open, as the plug-in does, until the result is in
+    out, err = proc.stdout.read(), proc.stderr.read()
+    proc.stdin.close()
+    assert proc.wait() == 0, err
+    assert out == load_model(MODEL).translate_array(photo, 64).tobytes()
+    steps = err.decode().split()
     assert steps[0] == "progress:" and steps[-1].split("/")[0] == steps[-1].split("/")[1]
     short = subprocess.run(cmd, input=photo.tobytes()[:100], capture_output=True, text=False)
     lines = short.stderr.decode().strip().splitlines()
     assert short.returncode == 1 and len(lines) == 1 and "expected" in lines[0], lines
+    closed = subprocess.run(cmd, input=photo.tobytes(), capture_output=True)  # then closed
+    assert closed.returncode == 130 and closed.stdout == b""  # the caller is gone: stop
 
 
 def _pixels_processes(marker: str) -> list[int]:

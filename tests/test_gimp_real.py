@@ -45,6 +45,7 @@ def _why_no_gimp() -> str | None:
 
 
 pytestmark = [pytest.mark.torchfree,  # runs in an install without torch
+              pytest.mark.gimp,
               pytest.mark.skipif(_why_no_gimp() is not None, reason=_why_no_gimp() or "")]
 
 
@@ -268,7 +269,7 @@ def test_layer_offsets(gimp_env, with_core) -> None:
 @pytest.mark.parametrize(("job", "says"), [
     ("broken_model", "not a usable ONNX model"),
     ("no_file", "choose the model's .onnx file"),
-    ("no_models", "no models installed yet. In a terminal run `cgan models pull"),
+    ("no_models", "no models installed yet. In a terminal, get one with `cgan models pull"),
     ("bad_tile", "tile size must be 0"),
 ])
 def test_errors_leave_image_untouched(gimp_env, with_core, job, says) -> None:

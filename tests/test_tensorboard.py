@@ -99,6 +99,12 @@ def test_without_the_package_the_run_stops_before_training_with_one_line(
     assert not (tmp_path / "tiny" / "losses.csv").exists()
 
 
+def _with_warn(init, sink):
+    def wrapped(self, run, cfg, resume_step=0, warn=None):
+        init(self, run, cfg, resume_step, lambda text: (sink(text), warn and warn(text)))
+    return wrapped
+
+
 def test_a_log_that_cannot_be_written_never_stops_the_run(tiny_data: Path, tmp_path: Path,
                                                            monkeypatch) -> None:
     """The event file cannot be made again (its folder keeps going, a full disk): the writes
@@ -129,6 +135,13 @@ def test_a_log_that_cannot_be_written_never_stops_the_run(tiny_data: Path, tmp_p
 
     monkeypatch.setattr(tensorboard.TensorBoardLog, "_write", write_after_folder_went)
     cfg = tiny_config(tiny_data, tmp_path, n_epochs=1, n_epochs_decay=0, tensorboard=True)
+    warnings: list[str] = []
+    monkeypatch.setattr(tensorboard.TensorBoardLog, "__init__", _with_warn(
+        tensorboard.TensorBoardLog.__init__, warnings.append))
     result = train(cfg, quiet=True)
     assert RunDir(result.run_dir).latest.is_file()
+    assert [w.split(";")[0].split(":")[0] for w in warnings] == [
+        f"{RunDir(result.run_dir).tensorboard} was deleted while the run trained",
+        "TensorBoard events stop at step 2"], warnings
+    assert warnings[-1].endswith("No such file or directory")  # the real reason
     assert len(opened) >= 3 and len(calls) > 1  # retried, then writes were skipped quietly

@@ -106,6 +106,8 @@ def test_resolve_file_names_in_model_folders_and_suggest_names(tmp_path, monkeyp
     monkeypatch.chdir(tmp_path / "elsewhere")
     assert resolve_model("horse2zebra-BtoA.onnx", "BtoA", weights) == \
         (weights / "horse2zebra-BtoA.onnx", "onnx")
+    with pytest.raises(CganError, match="model not found"):  # a path is that path, no other
+        resolve_model(tmp_path / "gone" / "horse2zebra-BtoA.onnx", "BtoA", weights)
     with pytest.raises(CganError) as err:
         resolve_model("hors2zebra", "AtoB", weights)
     assert "did you mean horse2zebra?" in str(err.value)

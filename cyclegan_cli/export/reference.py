@@ -41,6 +41,7 @@ from cyclegan_cli.errors import ExportError
 from cyclegan_cli.export.onnx_export import ExportResult, export_and_verify
 from cyclegan_cli.inference.metadata import DIRECTIONS, ModelInfo
 from cyclegan_cli.models import ResnetGenerator, UnetGenerator
+from cyclegan_cli.userdirs import user_models_dir
 
 EXPECTED = ("expected a state dict of a reference ResNet or U-Net generator (keys like "
             "model.1.weight and model.10.conv_block.1.weight, or model.model.0.weight)")
@@ -317,7 +318,7 @@ def export_reference(path: str | os.PathLike, direction: str | None = None,
                      verify: bool = True, on_detected: Any = None, source: str | None = None,
                      origin: dict[str, str] | None = None) -> ExportResult:
     """Export a reference-layout generator checkpoint to ONNX (default
-    ``weights/<file stem>.onnx``).
+    ``<user models folder>/<file stem>.onnx``).
 
     ``direction`` defaults to what the file name says (``G_A``/``G_A2B``…: AtoB) or, failing
     that, the key the file wraps the generator under, and must be given otherwise. Domain names
@@ -355,5 +356,5 @@ def export_reference(path: str | os.PathLike, direction: str | None = None,
         source=source or str(path.resolve()),
         config={"origin": "reference-layout CycleGAN checkpoint", **(origin or {}), **config},
     )
-    target = Path(out) if out is not None else Path("weights") / f"{path.stem}.onnx"
+    target = Path(out) if out is not None else user_models_dir() / f"{path.stem}.onnx"
     return export_and_verify(net, info, target, fp16=fp16, verify=verify)

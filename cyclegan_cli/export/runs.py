@@ -16,6 +16,7 @@ from cyclegan_cli.inference.metadata import ModelInfo
 from cyclegan_cli.inference.naming import model_filename
 from cyclegan_cli.models import generator_size_multiple
 from cyclegan_cli.rundir import RunDir, exported_generators, generator_from_state, load_checkpoint
+from cyclegan_cli.userdirs import user_models_dir
 
 Which = Literal["both", "AtoB", "BtoA"]
 SUMMARY_KEYS = ("recipe", "netG", "residual", "colour_branch", "upsample", "ema", "ngf", "norm",
@@ -34,14 +35,15 @@ def config_summary(cfg: TrainConfig, state: dict[str, Any]) -> dict[str, Any]:
 
 
 def export_run(run_dir: str | os.PathLike, direction: Which = "both",
-               out_dir: str | os.PathLike = "weights", name: str | None = None,
+               out_dir: str | os.PathLike | None = None, name: str | None = None,
                fp16: bool = False, *, checkpoint: str | os.PathLike | None = None,
                verify: bool = True, int8: bool = False,
                calibration_images: list[np.ndarray] | None = None,
                calibration_size: int = 256,
                domains: tuple[str, str] | None = None) -> list[ExportResult]:
     """Export a run's generators (those its model family exports: both directions for
-    CycleGAN) to ``out_dir/<name>-AtoB.onnx`` and/or ``<name>-BtoA.onnx``.
+    CycleGAN) to ``out_dir/<name>-AtoB.onnx`` and/or ``<name>-BtoA.onnx`` (``out_dir``
+    defaults to the user models folder, :func:`~cyclegan_cli.userdirs.user_models_dir`).
 
     ``name`` defaults to the run folder's name; ``checkpoint`` to auto (the run's best.pt,
     else latest.pt: :meth:`RunDir.choose_checkpoint`); ``domains`` (names of domain A and B)
@@ -80,7 +82,7 @@ def export_run(run_dir: str | os.PathLike, direction: Which = "both",
             source=str(Path(run.path).resolve()),
             config=config_summary(cfg, state),
         )
-        path = Path(out_dir) / model_filename(stem, which)
+        path = Path(out_dir or user_models_dir()) / model_filename(stem, which)
         results.append(export_and_verify(net, info, path, fp16=fp16, verify=verify, int8=int8,
                                          calibration_images=calibration_images,
                                          calibration_size=calibration_size))

@@ -1,10 +1,14 @@
 """Raw RGBA pixels in, translated RGBA pixels out: how the GIMP plug-in uses the core, in
 GIMP's own Python (imported) or through ``cgan gimp pixels`` (stdin and stdout, so no copy of
-the user's pixels ever lands on disk). Imports numpy and the core only."""
+the user's pixels ever lands on disk; the plug-in keeps stdin open until it has the result, see
+:func:`exit_when_stdin_closes`). Imports numpy and the core only."""
 
 from __future__ import annotations
 
+import contextlib
 import os
+import sys
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -15,6 +19,22 @@ from cyclegan_cli.inference.tiling import Progress
 from cyclegan_cli.inference.translator import Translator, load_model
 
 _LOADED: dict[tuple[str, str | None], Translator] = {}  # layers of one run share the model
+
+
+def exit_when_stdin_closes() -> threading.Event:
+    """End this process (exit status 130) as soon as stdin closes before the returned event
+    is set: ``cgan gimp pixels`` then stops at once, tiled or not, when the plug-in that
+    holds the other end is killed (GIMP's Cancel), on every platform."""
+    done = threading.Event()
+
+    def watch() -> None:
+        with contextlib.suppress(OSError, ValueError):  # the descriptor: no buffer's lock
+            os.read(sys.stdin.fileno(), 1)  # held at exit (the process ends normally)
+        if not done.is_set():
+            os._exit(130)
+
+    threading.Thread(target=watch, daemon=True).start()
+    return done
 
 
 def rgba_size(width: int, height: int) -> int:

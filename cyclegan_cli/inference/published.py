@@ -48,3 +48,4 @@ PUBLISHED: dict[str, Published] = {p.name: p for p in (
     Published("facades_label2photo", "label", "photo"),
     Published("iphone2dslr_flower", "iphone", "dslr"),
 )}
+EXAMPLE = "horse2zebra"  # the one messages suggest (`cgan models pull horse2zebra`)

@@ -11,7 +11,7 @@ from cyclegan_cli.errors import CganError
 from cyclegan_cli.inference.naming import SUFFIX, model_filename, model_name, opposite_file
 from cyclegan_cli.rundir import RunDir
 from cyclegan_cli.shipped import weights_dir
-from cyclegan_cli.userdirs import user_data_dir
+from cyclegan_cli.userdirs import MODELS_ENV, user_data_dir, user_models_dir
 
 WEIGHTS_DIR = Path("weights")
 SHIPPED_DIR = weights_dir()  # the models that ship with the package
@@ -24,19 +24,13 @@ USER_DIR = user_data_dir() / "models"
 LEGACY_DIR = Path("~/.local/share/cyclegan-cli/models").expanduser()
 
 
-def user_models_dir() -> Path:
-    """Where pulled models go and user models are found: ``$CGAN_MODELS``, else
-    :data:`USER_DIR`."""
-    return Path(os.environ["CGAN_MODELS"]).expanduser() if os.environ.get("CGAN_MODELS") \
-        else USER_DIR
-
-
 def model_dirs() -> list[Path]:
     """Folders searched for model names, in order: ``./weights``, the shipped models (see
-    :mod:`cyclegan_cli.shipped`), and the user models folder (:func:`user_models_dir`).
+    :mod:`cyclegan_cli.shipped`), and the user models folder
+    (:func:`~cyclegan_cli.userdirs.user_models_dir`).
     Duplicates and missing folders are left out."""
     found: list[Path] = []
-    legacy = () if os.environ.get("CGAN_MODELS") else (LEGACY_DIR,)
+    legacy = () if os.environ.get(MODELS_ENV) else (LEGACY_DIR,)
     for folder in (WEIGHTS_DIR, SHIPPED_DIR, user_models_dir(), *legacy):
         if folder.is_dir() and all(folder.resolve() != f.resolve() for f in found):
             found.append(folder)
@@ -50,11 +44,11 @@ def resolve_model(model: str | os.PathLike[str], direction: str,
 
     - an ``.onnx`` file: used as it is (its metadata is checked against the direction later);
     - a run directory (config.json inside): its exported ``<run>-<direction>.onnx`` in the run
-      folder or in weights/, else the run's checkpoint through the torch backend; a
+      folder or in the model folders, else the run's checkpoint through the torch backend; a
       ``checkpoint`` other than ``auto`` (best, latest, a file) always takes the checkpoint;
     - a name: ``<name>-<direction>.onnx`` or ``<name>.onnx`` in ``weights_dir``, or by default
-      in each of :func:`model_dirs` (``cgan models`` lists them); a file name
-      (``name-AtoB.onnx``) is looked for there too.
+      in each of :func:`model_dirs` (``cgan models`` lists them); a bare file name
+      (``name-AtoB.onnx``, no folder) is looked for there too.
     """
     path = Path(model)
     folders = [Path(weights_dir)] if weights_dir is not None else model_dirs()
@@ -72,24 +66,31 @@ def resolve_model(model: str | os.PathLike[str], direction: str,
             if candidate.is_file():
                 return candidate, "onnx"
         return path, "torch"
+    bare = path.name if path.parent == Path(".") else None  # a file name, not a path
     for folder in folders:
         for candidate in (folder / model_filename(str(model), direction),
-                          folder / f"{model}{SUFFIX}", folder / path.name):
+                          folder / f"{model}{SUFFIX}", *([folder / bare] if bare else [])):
             if candidate.is_file():  # a name, or a file name (golden_hour-AtoB.onnx) there
                 return candidate, "onnx"
     raise CganError(not_found(str(model), folders))
 
 
+def how_to_get_models() -> str:
+    """How to get a model, for the messages that find none (the CLI's and, through
+    ``cgan gimp install``'s settings, the GIMP plug-in's)."""
+    from cyclegan_cli.inference.published import EXAMPLE
+
+    return (f"get one with `cgan models pull {EXAMPLE}` or `cgan export RUN` (both write to "
+            f"{user_models_dir()})")
+
+
 def not_found(model: str, folders: list[Path]) -> str:
     """The one line for a model that is nowhere: the names it may have meant, or, with no
     models at all, how to get one."""
-    from cyclegan_cli.inference.published import PUBLISHED
-
     names = sorted({model_name(p) for f in folders for p in f.glob(f"*{SUFFIX}")})
     if not names:
-        return (f"model not found: {model}, and no models are installed yet: get one with "
-                f"`cgan models pull {next(iter(PUBLISHED))}` or `cgan export RUN` (both write "
-                f"to {user_models_dir()}), or give the path of an .onnx file")
+        return (f"model not found: {model}, and no models are installed yet: "
+                f"{how_to_get_models()}, or give the path of an .onnx file")
     close = difflib.get_close_matches(model_name(model), names, n=3, cutoff=0.6)
     hint = f"did you mean {' or '.join(close)}? " if close else ""
     return (f"model not found: {model}; {hint}known models: {', '.join(names[:12])}"

@@ -46,6 +46,7 @@ class TensorBoardLog:
         check_available()
         self.folder = run.tensorboard
         self.warn = warn or (lambda text: None)
+        self.stopped = False  # given up: the log could not be written
         # TensorBoard hides the events of steps >= purge_step written before this start
         self.writer = self._open(resume_step + 1 if resume_step else None)
         if not resume_step:
@@ -58,34 +59,33 @@ class TensorBoardLog:
 
     def _reopen(self, step: int) -> None:
         """A new writer (and event file) in a folder made again, after the old one was
-        deleted while the run trained."""
-        with contextlib.suppress(Exception):  # the old file's pending events: best effort
-            self.writer.close()
-        self.writer = None
+        deleted while the run trained (said once)."""
+        if self.writer is not None:
+            with contextlib.suppress(Exception):  # the old file's pending events: best effort
+                self.writer.close()
+            self.writer = None
+            self.warn(f"{self.folder} was deleted while the run trained; events from step "
+                      f"{step} on go to a new file")
         self.folder.mkdir(parents=True, exist_ok=True)
         self.writer = self._open(None)
-        self.warn(f"{self.folder} was deleted while the run trained; events from step {step} "
-                  "on go to a new file")
 
     def _write(self, step: int, write: Callable[[Any], None]) -> None:
         """``write(writer)``, with the folder put back first where it went (the writer appends
         to its file by name), and again where its thread lost the file as it wrote. A log
         that cannot be written after that is given up with a warning: the run goes on."""
-        if self.writer is None:
+        if self.stopped:
             return
+        failure: Exception | None = None
         for attempt in range(3):
             try:
-                if not self.folder.is_dir():
+                if attempt or self.writer is None or not self.folder.is_dir():
                     self._reopen(step)
                 write(self.writer)
                 return
             except Exception as exc:  # OSError, or tensorboard's own errors from its thread
-                if attempt == 2:
-                    self.writer = None
-                    self.warn(f"TensorBoard events stop at step {step}: {first_line(exc)}")
-                    return
-                with contextlib.suppress(Exception):
-                    self._reopen(step)
+                failure = exc
+        self.warn(f"TensorBoard events stop at step {step}: {first_line(failure)}")
+        self.stopped = True
 
     def _hparams(self, cfg: TrainConfig) -> None:
         from torch.utils.tensorboard.summary import hparams

@@ -48,7 +48,7 @@ OTHER = "file"  # the model choice that means: the .onnx file chosen in "model-f
 # The dialog's fields and their labels; the underlined letters (after "_") must differ from
 # each other and from those of GIMP's own buttons: _Help, _Reset, _Cancel, _OK.
 LABELS = {"model": "_Model", "model-file": "Model _file", "tile-size": "_Tile size",
-          "output": "Res_ult"}
+          "output": "Res_ult", "engine": "_Engine"}
 GIMP_BUTTON_KEYS = "hrco"
 DIALOG_FIELDS = ("model", "model-file", "tile-size", "output")
 
@@ -105,14 +105,14 @@ def load_settings(path: Path | None = None) -> dict[str, Any]:
 
 
 # -- models ------------------------------------------------------------------------------------
-def _varint(read: Callable[[int], bytes]) -> int | None:
-    """A protobuf varint (None at the end of the input)."""
+def _varint(read: Callable[[int], bytes], end_ok: bool = False) -> int | None:
+    """A protobuf varint (None at the end of the input, where ``end_ok``)."""
     value = shift = 0
     while True:
         b = read(1)
         if not b:
-            if shift:
-                raise ValueError("truncated varint")
+            if shift or not end_ok:
+                raise ValueError("truncated")
             return None
         value |= (b[0] & 0x7F) << shift
         if b[0] < 0x80:
@@ -127,10 +127,12 @@ def _fields(fh: Any, size: int) -> Any:
     in ``fh`` (``size`` bytes); every other field is skipped, and so is each field's body
     (seeked over: the caller reads the ones it wants)."""
     while True:
-        key = _varint(fh.read)
+        key = _varint(fh.read, end_ok=True)
         if key is None:
             return
         number, wire = key >> 3, key & 7
+        if number == 0:
+            raise ValueError("field number 0")
         if wire == 0:
             _varint(fh.read)
         elif wire in (1, 5):
@@ -150,13 +152,17 @@ def _fields(fh: Any, size: int) -> Any:
 def onnx_metadata(path: Path) -> dict[str, str]:
     """An ONNX file's ``metadata_props`` (ModelProto field 14), read without onnx: the
     top-level fields are walked and the graph is seeked over, so a large model costs a few
-    small reads. ValueError/OSError for a file that is not a protobuf."""
+    small reads. ValueError/OSError for a file that is no ONNX model (not a protobuf, or one
+    without a graph)."""
     import io
 
     props: dict[str, str] = {}
     with open(path, "rb") as fh:
         size = os.fstat(fh.fileno()).st_size
-        for number, offset, length in list(_fields(fh, size)):
+        fields = list(_fields(fh, size))
+        if all(number != 7 for number, _, _ in fields):  # ModelProto.graph
+            raise ValueError("no graph: not an ONNX model")
+        for number, offset, length in fields:
             if number != 14:
                 continue
             fh.seek(offset)
@@ -224,7 +230,7 @@ def installed_models(settings: dict[str, Any]) -> list[Model]:
 def default_choice(models: list[Model], settings: dict[str, Any]) -> str:
     """The model chosen when the dialog first opens: the default model's A→B file, else the
     first one, else the .onnx file choice."""
-    wanted = f"{settings.get('default_model') or 'golden_hour'}-AtoB"
+    wanted = f"{settings.get('default_model')}-AtoB"
     nicks = [m.nick for m in models]
     return wanted if wanted in nicks else (nicks[0] if nicks else OTHER)
 
@@ -235,18 +241,18 @@ def model_choices(models: list[Model], settings: dict[str, Any]) -> list[tuple[s
     and a value no longer listed would fail before the plug-in could say what to do), and
     the .onnx file choice."""
     entries = [(m.nick, m.label, str(m.path)) for m in models]
-    default = f"{settings.get('default_model') or 'golden_hour'}-AtoB"
-    if all(m.nick != default for m in models):
+    default = f"{settings.get('default_model')}-AtoB"
+    if settings.get("default_model") and all(m.nick != default for m in models):
         entries.append((default, f"{default.removesuffix('-AtoB')}: not installed", ""))
     return [*entries, (OTHER, "Another model: the .onnx file below", "")]
 
 
 def no_models_text(settings: dict[str, Any]) -> str:
-    """What to do when no model is installed (one line)."""
-    example = (settings.get("pullable") or ["horse2zebra"])[0]
-    where = settings.get("user_models_dir") or "the user models folder"
-    return (f"CycleGAN: no models installed yet. In a terminal run `cgan models pull {example}` "
-            f"or `cgan export RUN` (they go to {where}), or choose an .onnx file as Model file")
+    """What to do when no model is installed (one line; how to get one is the core's text,
+    recorded by ``cgan gimp install``)."""
+    how = settings.get("no_models_hint") or "get one with `cgan models pull` (see `cgan models`)"
+    return (f"CycleGAN: no models installed yet. In a terminal, {how}; or choose an .onnx "
+            "file as Model file")
 
 
 def pick_model(choice: str, model_file: str | None, settings: dict[str, Any],
@@ -289,7 +295,8 @@ def _watch(alive: Callable[[], bool], state: dict[str, Any], report: Report | No
 def _short(exc: BaseException) -> str:
     if isinstance(exc, ModuleNotFoundError) and exc.name:
         return f"lacks {exc.name.split('.')[0]}"
-    return f"{type(exc).__name__}: {str(exc).strip().splitlines()[0][:120] if str(exc) else ''}"
+    text = str(exc).strip()
+    return f"{type(exc).__name__}: {text.splitlines()[0][:120]}" if text else type(exc).__name__
 
 
 def translate_in_process(rgba: bytes, width: int, height: int, model: Model, tile: int,
@@ -340,11 +347,13 @@ def _cgan_command(settings: dict[str, Any]) -> list[str]:
 
 def _cgan_env(settings: dict[str, Any]) -> dict[str, str]:
     """The environment for cgan: GIMP's PYTHON* variables (PYTHONPATH, PYTHONHOME) point at
-    GIMP's Python and would break another one."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PYTHON")}
+    GIMP's Python and would break another one; FORCE_COLOR would colour its messages."""
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith("PYTHON") and k != "FORCE_COLOR"}
     if settings.get("user_models_dir") and not os.environ.get("CGAN_MODELS"):
         env["CGAN_MODELS"] = str(settings["user_models_dir"])
-    return {**env, "PYTHONIOENCODING": "utf-8"}
+    # plain text: its "error: ..." lines are read back (no colour codes, whatever GIMP has)
+    return {**env, "PYTHONIOENCODING": "utf-8", "NO_COLOR": "1", "TERM": "dumb"}
 
 
 def _cgan_error(lines: list[str], code: int) -> str:
@@ -360,7 +369,9 @@ _PROGRESS = re.compile(r"^progress: (\d+)/(\d+)$")
 def translate_with_cgan(rgba: bytes, width: int, height: int, model: Model, tile: int,
                         settings: dict[str, Any], report: Report | None = None) -> bytes:
     """RGBA u8 pixels translated by ``cgan gimp pixels``: the pixels go through its stdin
-    and come back on its stdout (no file holds them); its progress lines come on stderr."""
+    and come back on its stdout (no file holds them); its progress lines come on stderr.
+    Its stdin stays open until it has finished: should this process be killed (GIMP's
+    Cancel), the pipe closes and cgan stops at once."""
     cmd = _cgan_command(settings)
     args = [*cmd, "gimp", "pixels", "--model", str(model.path), "--width", str(width),
             "--height", str(height), "--tile", str(tile or 0)]
@@ -376,17 +387,17 @@ def translate_with_cgan(rgba: bytes, width: int, height: int, model: Model, tile
                                 "cyclegan-cli is installed") from exc
     state: dict[str, Any] = {}
     lines: list[str] = []
-    out = bytearray()
+    box: dict[str, bytes] = {}
 
     def feed() -> None:
         try:
             proc.stdin.write(rgba)
-            proc.stdin.close()
+            proc.stdin.flush()
         except OSError:  # cgan stopped early; its stderr says why
             pass
 
     def drain() -> None:
-        out.extend(proc.stdout.read())
+        box["out"] = proc.stdout.read()
 
     def errors() -> None:
         for raw in proc.stderr:
@@ -407,11 +418,14 @@ def translate_with_cgan(rgba: bytes, width: int, height: int, model: Model, tile
             proc.kill()
         for t in threads:
             t.join()
+        with contextlib.suppress(OSError):
+            proc.stdin.close()
     if proc.returncode != 0:
         raise PluginError(_cgan_error(lines, proc.returncode))
+    out = box.get("out", b"")
     if len(out) != width * height * 4:
         raise PluginError(f"CycleGAN: cgan's result has the wrong size ({len(out)} bytes)")
-    return bytes(out)
+    return out
 
 
 def translate_pixels(rgba: bytes, width: int, height: int, *, model: Model, tile: int,
@@ -610,12 +624,13 @@ def _gimp_main() -> None:  # pragma: no cover - runs inside GIMP (tests/test_gim
                                      choice([("new-layer", "New layer above", ""),
                                              ("replace", "Replace the layer", "")]),
                                      "new-layer", rw)
-            proc.add_choice_argument("engine", "_Engine", "in-process: GIMP's Python; cgan: "
+            proc.add_choice_argument("engine", LABELS["engine"], "in-process: GIMP's Python; cgan: "
                                      "the installed cgan command; auto: the first that works",
                                      choice([(e, e, "") for e in ENGINES]), "auto", rw)
             return proc
 
-        def dialog(self, procedure: Any, config: Any, models: list[Model]) -> bool:
+        def dialog(self, procedure: Any, config: Any, models: list[Model],
+                   settings: dict[str, Any]) -> bool:
             gi.require_version("GimpUi", "3.0")
             from gi.repository import GimpUi
 
@@ -623,7 +638,7 @@ def _gimp_main() -> None:  # pragma: no cover - runs inside GIMP (tests/test_gim
             dialog = GimpUi.ProcedureDialog.new(procedure, config, "CycleGAN")
             fields = list(DIALOG_FIELDS)
             if not models:  # say at once what to do, not after pressing OK
-                text = no_models_text(load_settings()).removeprefix("CycleGAN: ")
+                text = no_models_text(settings).removeprefix("CycleGAN: ")
                 hint = dialog.get_label("no-models", text[:1].upper() + text[1:], False, False)
                 label = hint.get_label() if hasattr(hint, "get_label") and \
                     not hasattr(hint, "set_line_wrap") else hint
@@ -649,7 +664,7 @@ def _gimp_main() -> None:  # pragma: no cover - runs inside GIMP (tests/test_gim
             settings = load_settings()
             models = installed_models(settings)
             if run_mode == Gimp.RunMode.INTERACTIVE and \
-                    not self.dialog(procedure, config, models):
+                    not self.dialog(procedure, config, models, settings):
                 return procedure.new_return_values(Gimp.PDBStatusType.CANCEL, GLib.Error())
             Gimp.progress_init("CycleGAN")
             try:
