@@ -1,4 +1,5 @@
-"""Unaligned two-domain dataset, a deterministic resumable sampler, and the DataLoader factory.
+"""Unaligned two-domain dataset, the paired one (pix2pix), a deterministic resumable sampler,
+and the DataLoader factory.
 
 Every random choice (epoch order, the B image drawn for each step, crop, flip) is derived from
 ``(seed, epoch, position)``, never from worker or global RNG state. So the data of step *k* is
@@ -19,6 +20,7 @@ from torch.utils.data import DataLoader, Dataset, Sampler
 
 from cyclegan_cli.cpu import cpu_count
 from cyclegan_cli.data.images import list_images, load_rgb
+from cyclegan_cli.data.pairs import Pair
 from cyclegan_cli.data.transforms import Preprocessor
 from cyclegan_cli.errors import DataError, ImageReadError
 
@@ -137,13 +139,101 @@ class UnalignedDataset(Dataset):
         }
 
 
+class PairedDataset(Dataset):
+    """Pairs of images (pix2pix; :mod:`cyclegan_cli.data.pairs` finds them), decoded and
+    preprocessed as uint8 CxHxW tensors, both images of a pair with the same crop and flip.
+
+    The same interface as :class:`UnalignedDataset` (a key's B index is its A index: the
+    sampler is told ``paired``). A pair that cannot be read is skipped (the next pair is
+    used) and named in ``bad``."""
+
+    paired = True
+
+    def __init__(self, pairs: Sequence[Pair], preprocessor: Preprocessor, seed: int = 0,
+                 cache: bool = False) -> None:
+        if not pairs:
+            raise DataError("no image pairs")
+        self.pairs = list(pairs)
+        self.pre = preprocessor
+        self.seed = seed
+        self._bad: set[int] = set()
+        self._cache: list[tuple[np.ndarray, np.ndarray] | None] | None = None
+        if cache:
+            self.fill_cache()
+
+    def __len__(self) -> int:
+        return len(self.pairs)
+
+    @property
+    def sizes(self) -> tuple[int, int]:
+        return len(self.pairs), len(self.pairs)
+
+    @property
+    def files(self) -> tuple[list[Path], list[Path]]:
+        """The A and B files (an AB image stands for both)."""
+        return ([p.a for p in self.pairs], [p.b or p.a for p in self.pairs])
+
+    def _read(self, index: int) -> tuple[np.ndarray, np.ndarray]:
+        a, b = self.pairs[index].load(self.pre.draft_size)
+        return self.pre.prepare(a), self.pre.prepare(b)
+
+    def fill_cache(self, on_bad=None) -> None:
+        """Decode and prepare every pair now; unreadable ones are dropped and reported."""
+        cache: list[tuple[np.ndarray, np.ndarray] | None] = []
+        for index in range(len(self.pairs)):
+            try:
+                cache.append(self._read(index))
+            except ImageReadError as err:
+                cache.append(None)
+                self._bad.add(index)
+                if on_bad is not None:
+                    on_bad(err)
+        if all(c is None for c in cache):
+            raise DataError("no readable image pairs")
+        self._cache = cache
+
+    def _prepared(self, index: int, bad: list[str]) -> tuple[np.ndarray, np.ndarray]:
+        for step in range(len(self.pairs)):
+            i = (index + step) % len(self.pairs)
+            if self._cache is not None:
+                if self._cache[i] is not None:
+                    return self._cache[i]
+                continue
+            if i in self._bad:
+                continue
+            try:
+                return self._read(i)
+            except ImageReadError as err:
+                self._bad.add(i)
+                bad.append(f"{err.path}: {err.reason}")
+        raise DataError("no readable image pairs")
+
+    def load(self, domain: int, index: int, rng: np.random.Generator | None,
+             bad: list[str] | None = None) -> torch.Tensor:
+        """One side (0: A, 1: B) of a pair as a uint8 CxHxW tensor (centred, unflipped if rng
+        is None), as :meth:`UnalignedDataset.load`."""
+        a, b = self._prepared(index, [] if bad is None else bad)
+        arr = self.pre.augment_pair(a, b, rng)[domain]
+        return torch.from_numpy(arr).permute(2, 0, 1)
+
+    def __getitem__(self, key: SampleKey) -> dict:
+        index, _, epoch, position = key
+        rng = np.random.default_rng([self.seed, epoch, position])
+        bad: list[str] = []
+        a, b = self.pre.augment_pair(*self._prepared(index, bad), rng)
+        return {"A": torch.from_numpy(a).permute(2, 0, 1),
+                "B": torch.from_numpy(b).permute(2, 0, 1), "bad": bad}
+
+
 class EpochSampler(Sampler[SampleKey]):
     """Yields the sample keys of one epoch; ``set_epoch(e, start)`` selects the epoch and the
-    position to start from (for resuming mid-epoch)."""
+    position to start from (for resuming mid-epoch). ``paired``: each key's B index is its A
+    index (a :class:`PairedDataset`), else B is drawn at random (unaligned domains)."""
 
     def __init__(self, sizes: tuple[int, int], seed: int, serial: bool = False,
-                 rank: int = 0, world: int = 1) -> None:
+                 rank: int = 0, world: int = 1, paired: bool = False) -> None:
         self.size_a, self.size_b = sizes
+        self.paired = paired
         self.length = max(sizes)
         self.seed = seed
         self.serial = serial
@@ -163,6 +253,8 @@ class EpochSampler(Sampler[SampleKey]):
         else:
             order = rng.permutation(self.length)
             index_b = rng.integers(self.size_b, size=self.length)
+        if self.paired:
+            index_b = order % self.size_a
         keys = [
             (int(i % self.size_a), int(b), epoch, pos)
             for pos, (i, b) in enumerate(zip(order, index_b, strict=True))
@@ -211,9 +303,10 @@ def auto_workers(requested: int, reserved: int = 1) -> int:
 
 @dataclass
 class Loader:
-    """A DataLoader over :class:`UnalignedDataset` with its resumable sampler."""
+    """A DataLoader over :class:`UnalignedDataset` (or :class:`PairedDataset`) with its
+    resumable sampler."""
 
-    dataset: UnalignedDataset
+    dataset: UnalignedDataset | PairedDataset
     sampler: EpochSampler
     loader: DataLoader
     steps_per_epoch: int
@@ -234,14 +327,15 @@ class Loader:
 
 
 def make_loader(
-    dataset: UnalignedDataset, *, batch_size: int, seed: int, serial: bool = False,
+    dataset: UnalignedDataset | PairedDataset, *, batch_size: int, seed: int, serial: bool = False,
     num_workers: int = -1, pin_memory: bool = False, rank: int = 0, world: int = 1,
     reserved_cores: int = 1,
 ) -> Loader:
     """Build the training loader: worker processes, pinned memory, prefetching, static batches.
     With ``world`` > 1 it yields rank ``rank``'s share of every epoch. ``num_workers`` -1
     uses the cores left after ``reserved_cores``."""
-    sampler = EpochSampler(dataset.sizes, seed, serial, rank, world)
+    sampler = EpochSampler(dataset.sizes, seed, serial, rank, world,
+                           paired=getattr(dataset, "paired", False))
     drop_last = sampler.per_rank >= batch_size
     workers = auto_workers(num_workers, reserved_cores)
     loader = DataLoader(

@@ -100,5 +100,19 @@ class Preprocessor:
             return arr
         return np.array(arr, order="C")  # a writable copy (decoded images are read-only)
 
+    def augment_pair(self, a: np.ndarray, b: np.ndarray, rng: np.random.Generator | None
+                     ) -> tuple[np.ndarray, np.ndarray]:
+        """:meth:`augment` of both images of a pair with the same draws (the same crop, the
+        same flip), so they stay aligned. ValueError when their sizes differ."""
+        if a.shape[:2] != b.shape[:2]:
+            raise ValueError(f"the images of a pair differ in size: {a.shape[1]}×{a.shape[0]} "
+                             f"against {b.shape[1]}×{b.shape[0]}")
+        if rng is None:
+            return self.augment(a, None), self.augment(b, None)
+        state = rng.bit_generator.state
+        out_a = self.augment(a, rng)
+        rng.bit_generator.state = state  # replay the draws for B
+        return out_a, self.augment(b, rng)
+
     def __call__(self, arr: np.ndarray, rng: np.random.Generator | None = None) -> np.ndarray:
         return self.augment(self.prepare(arr), rng)
