@@ -334,8 +334,8 @@ def export(
     fails if they differ by more than 1e-4.
     """
     from cyclegan_cli.export import add_int8, export_reference, export_run
-    from cyclegan_cli.inference.resolve import user_models_dir
     from cyclegan_cli.rundir import RunDir
+    from cyclegan_cli.userdirs import user_models_dir
 
     console = Console(stderr=True)
     out = out or user_models_dir()
@@ -569,8 +569,8 @@ def models(
     from rich.table import Table
 
     from cyclegan_cli.inference.catalog import list_models
-    from cyclegan_cli.inference.published import EXAMPLE
-    from cyclegan_cli.inference.resolve import model_dirs, user_models_dir
+    from cyclegan_cli.inference.resolve import how_to_get_models, model_dirs
+    from cyclegan_cli.userdirs import user_models_dir
 
     folders = model_dirs()
     entries = list_models(folders)
@@ -584,8 +584,7 @@ def models(
         console.print("no models found in "
                       + literal(", ".join(f"{f}/" for f in folders) or
                                 f"weights/ or {user_models_dir()}")
-                      + "; train one (cgan train) and export it (cgan export), or pull one: "
-                      f"cgan models pull {EXAMPLE}", highlight=False)
+                      + f"; {how_to_get_models()}", highlight=False)
         return
     table = Table(title="models (use the name with --model)")
     for col in ("name", "direction", "translates", "architecture", "precision", "MB"):

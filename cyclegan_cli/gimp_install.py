@@ -60,7 +60,7 @@ def plugin_model_dirs() -> list[Path]:
     from cyclegan_cli.userdirs import user_models_dir
 
     folders = [f.resolve() for f in model_dirs()]
-    user = user_models_dir().expanduser().resolve()
+    user = user_models_dir().resolve()
     return folders if user in folders else [*folders, user]
 
 
@@ -78,7 +78,7 @@ def plugin_settings() -> dict[str, Any]:
         "package_root": str(Path(__file__).resolve().parents[1]),
         "python": sys.executable,
         "models_dirs": [str(f) for f in plugin_model_dirs()],
-        "user_models_dir": str(user_models_dir().expanduser().resolve()),
+        "user_models_dir": str(user_models_dir().resolve()),
         "default_model": DEFAULT_MODEL,
         "no_models_hint": how_to_get_models(),
         # the core's rules, for the plug-in (it cannot import the package)

@@ -25,8 +25,7 @@ from cyclegan_cli.errors import CganError
 from cyclegan_cli.inference.metadata import DIRECTIONS
 from cyclegan_cli.inference.naming import SUFFIX, TWINS, model_filename, model_name
 from cyclegan_cli.inference.published import PUBLISHED, REFERENCE_LICENCE, REFERENCE_SOURCE
-from cyclegan_cli.inference.resolve import user_models_dir
-from cyclegan_cli.userdirs import user_cache_dir
+from cyclegan_cli.userdirs import user_cache_dir, user_models_dir
 
 NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.]*")  # a model name: no separators, no "-"
 UNKNOWN_LICENCE = "unknown (check the terms where it was published)"

@@ -143,11 +143,9 @@ class PairedDataset(Dataset):
     """Pairs of images (pix2pix; :mod:`cyclegan_cli.data.pairs` finds them), decoded and
     preprocessed as uint8 CxHxW tensors, both images of a pair with the same crop and flip.
 
-    The same interface as :class:`UnalignedDataset` (a key's B index is its A index: the
-    sampler is told ``paired``). A pair that cannot be read is skipped (the next pair is
-    used) and named in ``bad``."""
-
-    paired = True
+    The same interface as :class:`UnalignedDataset` (a key's B index is not used: B is the
+    pair's own). A pair that cannot be read is skipped (the next pair is used) and named in
+    ``bad``."""
 
     def __init__(self, pairs: Sequence[Pair], preprocessor: Preprocessor, seed: int = 0,
                  cache: bool = False) -> None:
@@ -212,8 +210,8 @@ class PairedDataset(Dataset):
              bad: list[str] | None = None) -> torch.Tensor:
         """One side (0: A, 1: B) of a pair as a uint8 CxHxW tensor (centred, unflipped if rng
         is None), as :meth:`UnalignedDataset.load`."""
-        a, b = self._prepared(index, [] if bad is None else bad)
-        arr = self.pre.augment_pair(a, b, rng)[domain]
+        # one side alone draws what augment_pair draws for both
+        arr = self.pre.augment(self._prepared(index, [] if bad is None else bad)[domain], rng)
         return torch.from_numpy(arr).permute(2, 0, 1)
 
     def __getitem__(self, key: SampleKey) -> dict:
@@ -227,13 +225,11 @@ class PairedDataset(Dataset):
 
 class EpochSampler(Sampler[SampleKey]):
     """Yields the sample keys of one epoch; ``set_epoch(e, start)`` selects the epoch and the
-    position to start from (for resuming mid-epoch). ``paired``: each key's B index is its A
-    index (a :class:`PairedDataset`), else B is drawn at random (unaligned domains)."""
+    position to start from (for resuming mid-epoch)."""
 
     def __init__(self, sizes: tuple[int, int], seed: int, serial: bool = False,
-                 rank: int = 0, world: int = 1, paired: bool = False) -> None:
+                 rank: int = 0, world: int = 1) -> None:
         self.size_a, self.size_b = sizes
-        self.paired = paired
         self.length = max(sizes)
         self.seed = seed
         self.serial = serial
@@ -253,8 +249,6 @@ class EpochSampler(Sampler[SampleKey]):
         else:
             order = rng.permutation(self.length)
             index_b = rng.integers(self.size_b, size=self.length)
-        if self.paired:
-            index_b = order % self.size_a
         keys = [
             (int(i % self.size_a), int(b), epoch, pos)
             for pos, (i, b) in enumerate(zip(order, index_b, strict=True))
@@ -334,8 +328,7 @@ def make_loader(
     """Build the training loader: worker processes, pinned memory, prefetching, static batches.
     With ``world`` > 1 it yields rank ``rank``'s share of every epoch. ``num_workers`` -1
     uses the cores left after ``reserved_cores``."""
-    sampler = EpochSampler(dataset.sizes, seed, serial, rank, world,
-                           paired=getattr(dataset, "paired", False))
+    sampler = EpochSampler(dataset.sizes, seed, serial, rank, world)
     drop_last = sampler.per_rank >= batch_size
     workers = auto_workers(num_workers, reserved_cores)
     loader = DataLoader(

@@ -11,14 +11,11 @@ from cyclegan_cli.errors import CganError
 from cyclegan_cli.inference.naming import SUFFIX, model_filename, model_name, opposite_file
 from cyclegan_cli.rundir import RunDir
 from cyclegan_cli.shipped import weights_dir
-from cyclegan_cli.userdirs import MODELS_ENV, user_data_dir, user_models_dir
+from cyclegan_cli.userdirs import MODELS_ENV, user_models_dir
 
 WEIGHTS_DIR = Path("weights")
 SHIPPED_DIR = weights_dir()  # the models that ship with the package
-# the platform's user data folder (cyclegan_cli.userdirs): ~/.local/share (or $XDG_DATA_HOME)
-# on Linux, ~/Library/Application Support on macOS, %LOCALAPPDATA% on Windows
-USER_DIR = user_data_dir() / "models"
-
+# (the user models folder, user_models_dir, is cyclegan_cli.userdirs')
 
 # where models went before the folder followed the platform (still searched where it exists)
 LEGACY_DIR = Path("~/.local/share/cyclegan-cli/models").expanduser()

@@ -595,6 +595,7 @@ def _gimp_main() -> None:  # pragma: no cover - runs inside GIMP (tests/test_gim
             # read from the model folders then, so new models show up without a restart.
             settings = load_settings()
             models = installed_models(settings)
+            self.settings, self.models = settings, models  # run() uses them: read once
             proc = Gimp.ImageProcedure.new(self, name, Gimp.PDBProcType.PLUGIN, self.run, None)
             proc.set_image_types("RGB*")
             proc.set_sensitivity_mask(Gimp.ProcedureSensitivityMask.DRAWABLE
@@ -661,8 +662,10 @@ def _gimp_main() -> None:  # pragma: no cover - runs inside GIMP (tests/test_gim
 
         def run(self, procedure: Any, run_mode: Any, image: Any, drawables: Any,
                 config: Any, data: Any) -> Any:
-            settings = load_settings()
-            models = installed_models(settings)
+            settings = getattr(self, "settings", None) or load_settings()
+            models = getattr(self, "models", None)
+            if models is None:
+                models = installed_models(settings)
             if run_mode == Gimp.RunMode.INTERACTIVE and \
                     not self.dialog(procedure, config, models, settings):
                 return procedure.new_return_values(Gimp.PDBStatusType.CANCEL, GLib.Error())
