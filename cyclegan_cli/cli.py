@@ -35,7 +35,8 @@ from cyclegan_cli.text import literal, printable
 
 app = typer.Typer(
     name="cgan",
-    help="Unpaired image-to-image translation with CycleGAN: train, export and translate.",
+    help="Image-to-image translation with CycleGAN (unpaired) and pix2pix (paired): train, "
+    "export and translate.",
     no_args_is_help=True,
     add_completion=False,
     rich_markup_mode="rich",
@@ -121,7 +122,7 @@ def main_options(
         "(default 179, or $CGAN_MAX_MEGAPIXELS): larger files are refused from their header "
         "as possible decompression bombs.", show_default=False)] = None,
 ) -> None:
-    """Unpaired image-to-image translation with CycleGAN."""
+    """Image-to-image translation with CycleGAN (unpaired) and pix2pix (paired)."""
     _state["debug"] = debug
     if max_megapixels is not None:
         from cyclegan_cli.data.images import MEGAPIXELS_ENV
@@ -248,10 +249,13 @@ def _build_train_command() -> Callable[..., None]:
     train_command.__signature__ = inspect.Signature(params)  # type: ignore[attr-defined]
     train_command.__annotations__ = {p.name: p.annotation for p in params}
     train_command.__doc__ = (
-        "Train CycleGAN on two folders of unpaired images.\n\n"
+        "Train CycleGAN on two folders of unpaired images, or pix2pix on pairs.\n\n"
         "[bold]cgan train photos/ paintings/[/] trains G: A→B and F: B→A and writes the run to "
         "runs/NAME/ (config.json, losses.csv, samples/, checkpoints/). Ctrl-C saves a "
         "checkpoint; [bold]cgan train --resume runs/NAME[/] continues exactly where it stopped."
+        "\n\n[bold]cgan train --model pix2pix sketches/ photos/[/] learns sketch → photo from "
+        "pairs (the same file name in both folders; or --dataroot D of side-by-side images, or "
+        "--pairs FILE.csv)."
     )
     return train_command
 
@@ -286,6 +290,12 @@ def samples(
     folder: Annotated[Path, typer.Argument(help="Where the photos go.")] = Path("samples"),
     all_photos: Annotated[bool, typer.Option(
         "--all", help="Every colour sample photo, not only the held-out ones.")] = False,
+    pairs: Annotated[Optional[str], typer.Option(  # noqa: UP045
+        "--pairs", metavar="TASK", help="Write paired training data instead (for cgan train "
+        "--model pix2pix): 400 crops of the sample photos in trainA/ and the same crops with "
+        "TASK applied in trainB/ (same file names), 20 held-out pairs in testA/ and "
+        "testB_true/. TASK: golden_hour, white_balance, channel_mix, local_contrast, canvas, "
+        "faded_print or soft_focus.", show_default=False)] = None,
 ) -> None:
     """Save scikit-image's sample photographs as PNGs, to try a model on (no download).
 
@@ -295,6 +305,16 @@ def samples(
     """
     from cyclegan_cli.data.demo import DEMO_PHOTOS, DEMO_PHOTOS_TEST, write_sample_photos
 
+    if pairs is not None:
+        from cyclegan_cli.config import QUICK_CPU
+        from cyclegan_cli.data.tasks import TASKS, make_task_dataset
+
+        if pairs not in TASKS:
+            raise CganError(f"unknown task {pairs!r}; choose from {', '.join(TASKS)}")
+        root = make_task_dataset(folder, pairs, size=QUICK_CPU["crop_size"], paired=True)
+        for name in ("trainA", "trainB", "testA", "testB_true"):
+            typer.echo(printable(root / name))
+        return
     for path in write_sample_photos(folder, DEMO_PHOTOS if all_photos else DEMO_PHOTOS_TEST):
         typer.echo(printable(path))
 
@@ -395,7 +415,8 @@ def translate(
                                        show_default=False)],
     direction: Annotated[Optional[Literal["AtoB", "BtoA"]], typer.Option(  # noqa: UP045
         help="Which way to translate; checked against the model's metadata \\[default: the "
-             "file's own direction for an .onnx file, else AtoB].", show_default=False)]
+             "file's own direction for an .onnx file, else AtoB, or a one-direction model's "
+             "own].", show_default=False)]
     = None,
     out: Annotated[Path, typer.Option("--out", "-o", help="Output folder (input folders are "
                                       "mirrored inside it).")] = Path("translated"),
@@ -708,8 +729,9 @@ def eval_command(
                                                 "--direction's source).")],
     model: Annotated[str, typer.Option("--model", "-m", help="An ONNX file, a run directory or "
                                        "a model name (cgan models lists them).")],
-    direction: Annotated[Literal["AtoB", "BtoA"], typer.Option(
-        help="Which generator to evaluate.")] = "AtoB",
+    direction: Annotated[Optional[Literal["AtoB", "BtoA"]], typer.Option(  # noqa: UP045
+        help="Which generator to evaluate \\[default: the file's own direction for an .onnx "
+             "file, else AtoB, or a one-direction model's own].", show_default=False)] = None,
     target: Annotated[Optional[Path], typer.Option(  # noqa: UP045
         help="Folder of paired ground truth, matched by file name: PSNR / SSIM.")] = None,
     reference: Annotated[Optional[Path], typer.Option(  # noqa: UP045
@@ -773,6 +795,7 @@ def eval_command(
     model_path, found = resolve_model(model, direction, checkpoint=checkpoint)
     forward = load_model(model_path, backend=backend or found, direction=direction,
                          provider=provider, checkpoint=checkpoint)
+    direction = forward.info.direction
     backward = None
     opposite = opposite_model(model, direction, checkpoint=checkpoint) if cycle else None
     if opposite is not None:

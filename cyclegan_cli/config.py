@@ -18,9 +18,10 @@ from typing import Any, Literal, Union, get_args, get_origin, get_type_hints
 
 from cyclegan_cli.errors import CganError
 
-ModelFamily = Literal["cyclegan"]  # the names of cyclegan_cli.training.families.FAMILIES
+ModelFamily = Literal["cyclegan", "pix2pix"]  # the names of training.families.FAMILIES
+Direction = Literal["AtoB", "BtoA"]
 Preprocess = Literal["resize_and_crop", "crop", "scale_width", "scale_width_and_crop", "none"]
-GeneratorName = Literal["resnet_9blocks", "resnet_6blocks", "unet_256", "unet_128"]
+GeneratorName = Literal["resnet_9blocks", "resnet_6blocks", "unet_256", "unet_128", "unet_64"]
 DiscriminatorName = Literal["basic", "n_layers", "pixel"]
 Norm = Literal["instance", "batch", "none"]
 InitType = Literal["normal", "xavier", "kaiming", "orthogonal"]
@@ -51,6 +52,28 @@ RECIPES: dict[str, dict[str, Any]] = {
                   "d_augment": False},
 }
 RECIPE_FIELDS = tuple(RECIPES["standard"])  # the fields a recipe sets
+
+# What each model family (--model) sets where its reference differs; a field given explicitly
+# wins. pix2pix: U-Net with dropout, batch norm, the non-saturating GAN loss, no image pool
+# (Isola et al. 2017 and the reference code's defaults).
+FAMILY_DEFAULTS: dict[str, dict[str, Any]] = {
+    "cyclegan": {"netG": "resnet_9blocks", "norm": "instance", "dropout": False,
+                 "gan_mode": "lsgan", "pool_size": 50},
+    "pix2pix": {"netG": "unet_256", "norm": "batch", "dropout": True, "gan_mode": "vanilla",
+                "pool_size": 0},
+}
+FAMILY_FIELDS = tuple(FAMILY_DEFAULTS["cyclegan"])  # the fields a family sets
+PAIRED_MODELS = frozenset({"pix2pix"})  # families that train on pairs, in one direction
+
+
+def family_default_help(name: str) -> str:
+    """" Default: X for cyclegan, Y for pix2pix." for a field a family sets."""
+    values = ", ".join(f"{_shown(v[name])} for {family}" for family, v in FAMILY_DEFAULTS.items())
+    return f" Default: {values}."
+
+
+def _shown(value: Any) -> str:
+    return ("on" if value else "off") if isinstance(value, bool) else str(value)
 RESNET_ONLY = ("residual", "lambda_A", "lambda_B", "lambda_identity", "colour_branch",
                "upsample")
 
@@ -67,12 +90,13 @@ def recipe_values(recipe: str, net_g: str) -> dict[str, Any]:
 
 def derive_recipe_fields(values: dict[str, Any], given: set[str] | frozenset[str],
                          saved: bool = False) -> dict[str, Any]:
-    """Values for a new run with the recipe's fields that were not given set to None, so
-    that they follow ``--recipe`` and ``--net-g``. A saved config (``saved``) keeps its own
-    values unless ``--recipe`` or ``--net-g`` is given."""
-    if saved and not given & {"recipe", "netG"}:
+    """Values for a new run with the recipe's and the family's fields that were not given
+    set to None, so that they follow ``--model``, ``--recipe`` and ``--net-g``. A saved config
+    (``saved``) keeps its own values unless one of those three is given."""
+    if saved and not given & {"recipe", "netG", "model"}:
         return dict(values)
-    return values | {k: None for k in RECIPE_FIELDS if k not in given}
+    derived = FAMILY_FIELDS + RECIPE_FIELDS if not saved or "model" in given else RECIPE_FIELDS
+    return values | {k: None for k in derived if k not in given}
 
 
 # Model and crop sizes small enough for a CPU (the `cgan demo` run and the `cpu` preset of
@@ -105,8 +129,17 @@ class TrainConfig:
     dir_a: str | None = opt(None, "Folder of domain A images.", DATA, cli=False)
     dir_b: str | None = opt(None, "Folder of domain B images.", DATA, cli=False)
     dataroot: str | None = opt(
-        None, "Reference layout: a folder holding trainA/ and trainB/ (instead of A/ B/).", DATA
+        None, "Reference layout, instead of A/ B/: for cyclegan a folder holding trainA/ and "
+        "trainB/; for pix2pix a folder holding train/ (and val/, test/) of images with A and B "
+        "side by side (A left).", DATA
     )
+    pairs: str | None = opt(
+        None, "pix2pix: a CSV of image pairs (columns A, B; a header row is optional; paths "
+        "relative to the CSV's folder), instead of A/ B/ or --dataroot.", DATA)
+    direction: Direction = opt(
+        "AtoB", "pix2pix: which image of a pair is the input: AtoB (A; the left half of a "
+        "side-by-side image) or BtoA. CycleGAN trains both directions and does not use it.",
+        DATA)
     preprocess: Preprocess = opt(
         "resize_and_crop",
         "How images are prepared: resize_and_crop (resize to load-size, random crop to "
@@ -131,8 +164,13 @@ class TrainConfig:
     # -- model -------------------------------------------------------------------------------
     model: ModelFamily = opt(
         "cyclegan", "Model family: cyclegan (two generators and two discriminators, unpaired "
-        "data, both directions).", MODEL)
-    netG: GeneratorName = opt("resnet_9blocks", "Generator architecture.", MODEL, flag="net-g")
+        "data, both directions) or pix2pix (one generator and a conditional discriminator, "
+        "paired data: A/ B/ with matching file names, --dataroot of side-by-side images or "
+        "--pairs CSV; one direction).", MODEL)
+    netG: GeneratorName | None = opt(
+        None, "Generator architecture: resnet_9blocks, resnet_6blocks, or a U-Net whose crops "
+        "are multiples of its number (unet_256, unet_128, unet_64 for small crops).", MODEL,
+        flag="net-g")
     ngf: int = opt(64, "Filters in the generators' first conv layer.", MODEL)
     netD: DiscriminatorName = opt(
         "basic",
@@ -142,10 +180,11 @@ class TrainConfig:
     )
     ndf: int = opt(64, "Filters in the discriminators' first conv layer.", MODEL)
     n_layers_D: int = opt(3, "Conv layers of the n_layers discriminator.", MODEL)
-    norm: Norm = opt("instance", "Normalisation layers.", MODEL)
+    norm: Norm | None = opt(None, "Normalisation layers.", MODEL)
     init_type: InitType = opt("normal", "Weight initialisation.", MODEL)
     init_gain: float = opt(0.02, "Scale of the weight initialisation.", MODEL)
-    dropout: bool = opt(False, "Dropout in the generators.", MODEL)
+    dropout: bool | None = opt(None, "Dropout (0.5) in the generators (pix2pix: its only "
+                               "noise source; it stays on during training only).", MODEL)
     recipe: Recipe = opt(
         "standard", "Training recipe: standard (residual generators that start as the "
         "identity, cycle weights 20 with identity loss 0.15, a per-pixel colour branch, "
@@ -170,28 +209,33 @@ class TrainConfig:
         "no checkerboard pattern). Default: from --recipe (resize for standard).", MODEL,
     )
     # -- losses ------------------------------------------------------------------------------
-    gan_mode: GanMode = opt(
-        "lsgan",
+    gan_mode: GanMode | None = opt(
+        None,
         "Adversarial loss: lsgan (least squares), vanilla (non-saturating BCE), minimax "
         "(saturating BCE), wgangp (Wasserstein + gradient penalty), hinge.",
         LOSS,
     )
     lambda_A: float | None = opt(
-        None, "Weight of the cycle loss A -> B -> A. Default: from --recipe (20 for standard "
-        "with a ResNet generator, else 10 as in the reference).", LOSS)
+        None, "CycleGAN: weight of the cycle loss A -> B -> A. Default: from --recipe (20 for "
+        "standard with a ResNet generator, else 10 as in the reference).", LOSS)
     lambda_B: float | None = opt(
-        None, "Weight of the cycle loss B -> A -> B. Default: from --recipe (20 for standard "
-        "with a ResNet generator, else 10).", LOSS)
+        None, "CycleGAN: weight of the cycle loss B -> A -> B. Default: from --recipe (20 for "
+        "standard with a ResNet generator, else 10).", LOSS)
     lambda_identity: float | None = opt(
-        None, "Identity loss weight, relative to the cycle weights (0 disables it). Default: "
-        "from --recipe (0.15 for standard with a ResNet generator, else 0.5).", LOSS
+        None, "CycleGAN: identity loss weight, relative to the cycle weights (0 disables it). "
+        "Default: from --recipe (0.15 for standard with a ResNet generator, else 0.5).", LOSS
     )
     d_augment: bool | None = opt(
         None, "DiffAugment for the discriminators: real and generated images are shifted by "
         "the same random amount (up to 1/8 of their size) before being judged, so position "
         "gives nothing away. Default: from --recipe.", LOSS)
-    pool_size: int = opt(50, "History of generated images shown to the discriminators (0 = off).",
-                         LOSS)
+    pool_size: int | None = opt(
+        None, "History of generated images shown to the discriminators (0 = off).", LOSS)
+    lambda_L1: float = opt(100.0, "pix2pix: weight of the L1 loss between output and target "
+                           "(cyclegan does not use it).", LOSS, flag="lambda-l1")
+    lambda_gan: float = opt(1.0, "pix2pix: weight of the generator's adversarial loss (0: the "
+                            "L1 loss alone, a plain regression; cyclegan does not use it).",
+                            LOSS)
     label_smoothing: float = opt(
         0.0, "One-sided label smoothing: real targets become 1 - this value.", LOSS
     )
@@ -234,8 +278,9 @@ class TrainConfig:
     log_every: int = opt(10, "Log losses every N steps.", RUN, resumable=True)
     eval_every: int = opt(0, "Evaluate on a held-out split every N steps and keep the best "
                           "checkpoint as checkpoints/best.pt (0 = off).", RUN, resumable=True)
-    eval_a: str | None = opt(None, "Held-out domain-A folder for --eval-every.", RUN,
-                             resumable=True)
+    eval_a: str | None = opt(None, "Held-out input images for --eval-every (domain A; "
+                             "pix2pix --direction BtoA: domain B). pix2pix with --dataroot: "
+                             "default its val/ (else test/) pairs.", RUN, resumable=True)
     eval_target: str | None = opt(None, "Paired ground truth of --eval-a (same file names): "
                                   "score PSNR; without it, cycle PSNR A->B->A.", RUN,
                                   resumable=True)
@@ -268,7 +313,12 @@ class TrainConfig:
 
     # ---------------------------------------------------------------------------------------
     def __post_init__(self) -> None:
-        """Fill the fields left to the recipe (None) from ``recipe`` and ``netG``."""
+        """Fill the fields left to the family (None) from ``model``, then those left to the
+        recipe from ``recipe`` and ``netG``."""
+        defaults = FAMILY_DEFAULTS.get(self.model, FAMILY_DEFAULTS["cyclegan"])
+        for name, value in defaults.items():
+            if getattr(self, name) is None:
+                setattr(self, name, value)
         if isinstance(self.recipe, str) and isinstance(self.netG, str):
             for name, value in recipe_values(self.recipe, self.netG).items():
                 if getattr(self, name) is None:
@@ -291,8 +341,12 @@ class TrainConfig:
              f"--upsample {self.upsample} needs a ResNet generator, not {self.netG}"),
             (not self.colour_branch or self.residual,
              "--colour-branch needs --residual (it adds to the residual's change)"),
-            (self.lambda_A >= 0 and self.lambda_B >= 0 and self.lambda_identity >= 0,
-             "loss weights must be >= 0"),
+            (self.lambda_A >= 0 and self.lambda_B >= 0 and self.lambda_identity >= 0
+             and self.lambda_L1 >= 0 and self.lambda_gan >= 0, "loss weights must be >= 0"),
+            (self.paired or not self.pairs, f"--pairs is for paired training (--model "
+             f"{'/'.join(sorted(PAIRED_MODELS))}); {self.model} trains on two unpaired folders"),
+            (self.paired or self.direction == "AtoB", f"--direction is for one-direction "
+             f"models (--model {'/'.join(sorted(PAIRED_MODELS))}); {self.model} trains both"),
             (self.pool_size >= 0, "--pool-size must be >= 0"),
             (0 <= self.label_smoothing < 1, "--label-smoothing must be in [0, 1)"),
             (self.lr > 0, "--lr must be > 0"),
@@ -307,13 +361,19 @@ class TrainConfig:
             (self.sample_every >= 0, "--sample-every must be >= 0"),
             (self.eval_every >= 0 and self.eval_max >= 1,
              "--eval-every must be >= 0 and --eval-max >= 1"),
-            (not self.eval_every or bool(self.eval_a), "--eval-every needs --eval-a (a held-out "
-             "folder of domain A images)"),
+            (not self.eval_every or bool(self.eval_a) or (self.paired and bool(self.dataroot)),
+             "--eval-every needs --eval-a (a held-out folder of input images)"
+             + (" and --eval-target, or --dataroot with val/ pairs" if self.paired else "")),
         ]
         for ok, message in checks:
             if not ok:
                 raise CganError(message)
         return self
+
+    @property
+    def paired(self) -> bool:
+        """Whether the model family trains on pairs (one direction, ``direction``)."""
+        return self.model in PAIRED_MODELS
 
     @property
     def total_epochs(self) -> int:
@@ -438,7 +498,10 @@ def cli_fields() -> list[tuple[str, Any, Any, dict[str, Any]]]:
         if f.metadata.get("cli", True) is False:
             continue
         default = f.default if f.default is not MISSING else None
-        out.append((f.name, hints[f.name], default, dict(f.metadata)))
+        meta = dict(f.metadata)
+        if f.name in FAMILY_FIELDS:
+            meta["help"] += family_default_help(f.name)
+        out.append((f.name, hints[f.name], default, meta))
     return out
 
 
@@ -463,6 +526,11 @@ def domain_names(cfg: TrainConfig) -> tuple[str, str]:
     ``D A`` and ``D B``. With no folders at all the names are ``A`` and ``B``.
     """
     folders = [Path(cfg.dir_a) if cfg.dir_a else None, Path(cfg.dir_b) if cfg.dir_b else None]
+    paired_root = cfg.pairs or (cfg.dataroot if cfg.paired else None)
+    if paired_root and not (cfg.dir_a and cfg.dir_b):  # a CSV or side-by-side images
+        stem = Path(paired_root).stem or "data"
+        split = _X2Y.match(stem)
+        return (split.group(1), split.group(2)) if split else (f"{stem} A", f"{stem} B")
     if cfg.dataroot and not (cfg.dir_a and cfg.dir_b):
         folders = [Path(cfg.dataroot) / "trainA", Path(cfg.dataroot) / "trainB"]
     if folders[0] is None or folders[1] is None:

@@ -8,7 +8,7 @@ from dataclasses import fields
 
 import pytest
 
-from cyclegan_cli.config import RECIPE_FIELDS, TrainConfig, cli_fields
+from cyclegan_cli.config import FAMILY_FIELDS, RECIPE_FIELDS, TrainConfig, cli_fields
 from cyclegan_cli.errors import CganError
 from tests.conftest import needs_torch
 
@@ -149,7 +149,7 @@ def test_cli_fields_carry_defaults_types_and_help():
     defaults = TrainConfig()
     hints = typing.get_type_hints(TrainConfig)
     for name, hint, default, meta in cli_fields():
-        if name in RECIPE_FIELDS:  # None: from --recipe, filled in when the config is made
+        if name in RECIPE_FIELDS + FAMILY_FIELDS:  # None: from --recipe / --model, filled in
             assert default is None and getattr(defaults, name) is not None, name
         else:
             assert default == getattr(defaults, name), name
@@ -157,9 +157,8 @@ def test_cli_fields_carry_defaults_types_and_help():
         assert isinstance(hint, type) or typing.get_origin(hint) is not None, name
         assert meta["help"] and meta["panel"], name
     by_name = {name: (hint, meta) for name, hint, _, meta in cli_fields()}
-    assert typing.get_args(by_name["gan_mode"][0]) == (
-        "lsgan", "vanilla", "minimax", "wgangp", "hinge"
-    )
+    gan_mode = typing.get_args(by_name["gan_mode"][0])[0]  # (Optional: from --model)
+    assert typing.get_args(gan_mode) == ("lsgan", "vanilla", "minimax", "wgangp", "hinge")
     assert by_name["netG"][1]["flag"] == "net-g"
     assert by_name["lr"][0] is float
 
@@ -171,7 +170,7 @@ def test_literal_choices_match_the_implementations():
     from cyclegan_cli.training.schedule import LR_POLICIES
 
     hints = typing.get_type_hints(TrainConfig)
-    assert typing.get_args(hints["gan_mode"]) == GAN_MODES
+    assert typing.get_args(typing.get_args(hints["gan_mode"])[0]) == GAN_MODES  # (Optional)
     assert typing.get_args(hints["lr_policy"]) == LR_POLICIES
     assert typing.get_args(hints["preprocess"]) == PREPROCESS_MODES
 
@@ -205,12 +204,12 @@ def test_a_fixed_option_changed_on_resume_is_named_by_its_flag() -> None:
 
 @pytest.mark.parametrize(("changes", "message"), [
     ({"netG": "resnet_8blocks"}, "--net-g must be one of resnet_9blocks, resnet_6blocks, "
-                                 "unet_256, unet_128, not 'resnet_8blocks'"),
+                                 "unet_256, unet_128, unet_64, not 'resnet_8blocks'"),
     ({"lr": "0.0002"}, "--lr must be a number, not '0.0002'"),
     ({"batch_size": 2.5}, "--batch-size must be a whole number, not 2.5"),
     ({"flip": "yes"}, "--flip must be true or false, not 'yes'"),
     ({"batch_size": True}, "--batch-size must be a whole number, not True"),
-    ({"model": "pix2pix"}, "--model must be one of cyclegan, not 'pix2pix'"),
+    ({"model": "cut"}, "--model must be one of cyclegan, pix2pix, not 'cut'"),
     ({"runs_dir": None}, "--runs-dir needs a value"),
 ])
 def test_validate_checks_types_and_choices(changes, message) -> None:

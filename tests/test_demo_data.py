@@ -270,3 +270,12 @@ def test_known_answer_tasks_change_photos_deterministically_and_invert(tmp_path)
     assert "channel_mix" in (root / "README.txt").read_text()
     with pytest.raises(ValueError, match="golden_hour"):
         task("sepia")
+    # paired: trainB is the task applied to trainA, under the same names; same test split
+    pairs = make_task_dataset(tmp_path / "pairs", "channel_mix", size=16, n_train=3, n_test=2,
+                              paired=True)
+    for a in sorted((pairs / "trainA").glob("*.png")):
+        assert np.array_equal(np.asarray(Image.open(pairs / "trainB" / a.name)),
+                              TASKS["channel_mix"].forward(np.asarray(Image.open(a))))
+    for name in ("testA/0000.png", "testB_true/0001.png"):
+        assert (pairs / name).read_bytes() == (root / name).read_bytes()
+    assert "paired: same file names" in (pairs / "README.txt").read_text()

@@ -98,3 +98,15 @@ def test_ranks_agree_with_batch_norm_and_gradient_penalty(tmp_path, tiny_data) -
     assert result.returncode == 0, result.stderr[-2000:]
     state = _checkpoint(tmp_path / "runs" / "g")
     assert state["ranks"][0]["weights"] == state["ranks"][1]["weights"]
+
+
+def test_pix2pix_ranks_agree(tmp_path, tiny_data) -> None:
+    """The paired family under DDP: batch norm and dropout (its defaults), both ranks' weights
+    identical; its pairs are the demo folders' same-named images."""
+    result = _torchrun(["train", "--model", "pix2pix", str(tiny_data / "trainA"),
+                        str(tiny_data / "trainB"), "--runs-dir", "runs", "--name", "p",
+                        "--max-steps", "2", *ARGS], tmp_path)
+    assert result.returncode == 0, result.stderr[-2000:]
+    state = _checkpoint(tmp_path / "runs" / "p")
+    assert state["world_size"] == 2 and state["exports"] == {"AtoB": "G_ema"}
+    assert state["ranks"][0]["weights"] == state["ranks"][1]["weights"]

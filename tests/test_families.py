@@ -158,7 +158,8 @@ def test_eval_without_ground_truth_needs_both_directions(tmp_path, tiny_data) ->
 
     cfg = tiny_config(tiny_data, tmp_path, eval_every=2, eval_a=str(tiny_data / "testA"))
     TrainingEvaluator(cfg, tmp_path / "run", ["AtoB", "BtoA"])  # cycle PSNR: fine
-    with pytest.raises(CganError, match="no B→A generator to score; give --eval-target"):
+    with pytest.raises(CganError, match="AtoB only, so it has no cycle to score; give "
+                       "--eval-target"):
         TrainingEvaluator(cfg, tmp_path / "run", ["AtoB"])
     paired = tiny_config(tiny_data, tmp_path, eval_every=2, eval_a=str(tiny_data / "testA"),
                          eval_target=str(tiny_data / "testB_true"))

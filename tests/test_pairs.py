@@ -12,6 +12,8 @@ from PIL import Image
 from cyclegan_cli.data.pairs import (
     Pair,
     check_pairs,
+    find_pairs,
+    held_out_pairs,
     pairs_from_ab_root,
     pairs_from_csv,
     pairs_from_folders,
@@ -173,3 +175,30 @@ def test_an_unreadable_pair_is_named_and_skipped(tmp_path) -> None:
     np.testing.assert_array_equal(item["B"].numpy(), item["A"].numpy()[::-1])  # pair 2's
     side_b = dataset.load(1, 0, None)
     np.testing.assert_array_equal(side_b.numpy(), dataset.load(0, 0, None).numpy()[::-1])
+
+
+def test_find_pairs_wants_one_source_and_orients_them(tmp_path) -> None:
+    _img(tmp_path / "A" / "x.png", seed=1)
+    _img(tmp_path / "B" / "x.png", seed=2)
+    for split in ("train", "test"):
+        _img(tmp_path / "ab" / split / "y.png", seed=3)
+    with pytest.raises(DataError, match="give one source of pairs, not A/ B/ folders and "
+                                        "--dataroot"):
+        find_pairs(str(tmp_path / "A"), str(tmp_path / "B"), str(tmp_path / "ab"), None)
+    with pytest.raises(DataError, match="two at a time"):
+        find_pairs(str(tmp_path / "A"), None, None, None)
+    with pytest.raises(DataError, match="give pairs: two folders"):
+        find_pairs(None, None, None, None)
+    (forward,) = find_pairs(str(tmp_path / "A"), str(tmp_path / "B"), None, None)
+    (backward,) = find_pairs(str(tmp_path / "A"), str(tmp_path / "B"), None, None,
+                             direction="BtoA")
+    a, b = forward.load()
+    assert [np.array_equal(x, y) for x, y in zip(backward.load(), (b, a), strict=True)] == \
+        [True, True]
+    # the held-out pairs of a side-by-side root: val/, else test/, oriented the same way
+    (held,) = held_out_pairs(tmp_path / "ab", "BtoA")
+    assert held.a.parent.name == "test" and held.reverse
+    left, right = pairs_from_ab_root(tmp_path / "ab", "test")[0].load()
+    assert np.array_equal(held.load()[0], right) and np.array_equal(held.load()[1], left)
+    with pytest.raises(DataError, match="no val/ or test/"):
+        held_out_pairs(tmp_path / "A")

@@ -114,6 +114,7 @@ def make_demo_dataset(
     root: str | Path, size: int = 64, n_train: int = 200, n_test: int = 20, seed: int = 0,
     transform: Callable[[np.ndarray], np.ndarray] = golden_hour,
     description: str = "a warm 'golden hour' colour grade", wide: bool = False,
+    paired: bool = False,
 ) -> Path:
     """Write the demo dataset under ``root`` (trainA, trainB, testA, testB_true, README.txt).
 
@@ -123,7 +124,8 @@ def make_demo_dataset(
     :mod:`cyclegan_cli.data.tasks` pass theirs. Returns ``root``. The same arguments always
     give the same files. ``wide`` trains on more photographs (:data:`WIDE_PHOTOS_A`,
     :data:`WIDE_PHOTOS_B`) and larger crops (:data:`WIDE_CROP_SCALE`); the test split is the
-    same either way.
+    same either way. ``paired``: trainB holds the ``transform`` of each trainA crop, under the
+    same file name (pix2pix's two-folder layout), instead of crops of other photographs.
     """
     if size < 8 or n_train < 1 or n_test < 0:
         raise DataError("demo dataset needs size >= 8 and at least one training image")
@@ -133,7 +135,8 @@ def make_demo_dataset(
                                                                       DEMO_PHOTOS_B)
     scale = WIDE_CROP_SCALE if wide else CROP_SCALE
     train_a = _random_crops(_photos(photos_a), n_train, size, rng, scale)
-    train_b = [transform(c) for c in _random_crops(_photos(photos_b), n_train, size, rng, scale)]
+    others = _random_crops(_photos(photos_b), n_train, size, rng, scale)  # (drawn either
+    train_b = [transform(c) for c in (train_a if paired else others)]  # way: same test split)
     test_a = _random_crops(_photos(DEMO_PHOTOS_TEST), n_test, size, rng)
     _save(root / "trainA", train_a)
     _save(root / "trainB", train_b)
@@ -144,9 +147,10 @@ def make_demo_dataset(
         "cyclegan-cli demo data, made from scikit-image's sample photographs.\n"
         f"trainA: {n_train} random {size}x{size} crops ({scale[0]:.0%}-{scale[1]:.0%} of the "
         f"short side) of {', '.join(photos_a)}.\n"
-        f"trainB: {n_train} crops of {', '.join(photos_b)} with {description}"
-        " (unpaired).\n"
-        f"testA / testB_true: {n_test} crops of the held-out {', '.join(DEMO_PHOTOS_TEST)}"
+        + (f"trainB: the trainA crops with {description} (paired: same file names).\n"
+           if paired else f"trainB: {n_train} crops of {', '.join(photos_b)} with "
+           f"{description} (unpaired).\n")
+        + f"testA / testB_true: {n_test} crops of the held-out {', '.join(DEMO_PHOTOS_TEST)}"
         " and their true domain-B version (paired).\n",
     )
     return root

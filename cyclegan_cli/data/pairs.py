@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import csv
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -34,16 +34,19 @@ class Pair:
 
     a: Path
     b: Path | None = None  # None: ``a`` is an AB image (A left, B right)
+    reverse: bool = False  # B is the input (``--direction BtoA``): load gives (B, A)
 
     @property
     def name(self) -> str:
         return self.a.name if self.b is None else f"{self.a.name} ↔ {self.b.name}"
 
     def load(self, draft_size: int | None = None) -> tuple[np.ndarray, np.ndarray]:
-        """(A, B) as HxWx3 uint8 arrays."""
+        """(input, target) as HxWx3 uint8 arrays: (A, B), or (B, A) when ``reverse``."""
         if self.b is None:
-            return split_ab(load_rgb(self.a, draft_size), self.a)
-        return load_rgb(self.a, draft_size), load_rgb(self.b, draft_size)
+            a, b = split_ab(load_rgb(self.a, draft_size), self.a)
+        else:
+            a, b = load_rgb(self.a, draft_size), load_rgb(self.b, draft_size)
+        return (b, a) if self.reverse else (a, b)
 
 
 def _listed(items: list[str]) -> str:
@@ -113,6 +116,46 @@ def pairs_from_csv(path: str | os.PathLike[str]) -> list[Pair]:
     if not pairs:
         raise DataError(f"{path} lists no pairs")
     return pairs
+
+
+def find_pairs(dir_a: str | None, dir_b: str | None, dataroot: str | None,
+               pairs_csv: str | None, *, split: str = "train",
+               direction: str = "AtoB") -> list[Pair]:
+    """The pairs of whichever one layout is given (two folders, a side-by-side ``dataroot``,
+    or a CSV), oriented for ``direction`` (BtoA: B is the input)."""
+    given = [what for what, there in (("A/ B/ folders", dir_a or dir_b),
+                                      ("--dataroot", dataroot), ("--pairs", pairs_csv)) if there]
+    if len(given) > 1:
+        raise DataError(f"give one source of pairs, not {' and '.join(given)}")
+    if dir_a or dir_b:
+        if not (dir_a and dir_b):
+            raise DataError("paired folders come two at a time: A/ B/ with matching names")
+        pairs = pairs_from_folders(dir_a, dir_b)
+    elif dataroot:
+        pairs = pairs_from_ab_root(dataroot, split)
+    elif pairs_csv:
+        pairs = pairs_from_csv(pairs_csv)
+    else:
+        raise DataError("give pairs: two folders with matching file names (A/ B/), "
+                        "--dataroot D (D/train/ of side-by-side A|B images) or --pairs FILE.csv")
+    return oriented(pairs, direction)
+
+
+def oriented(pairs: list[Pair], direction: str) -> list[Pair]:
+    """``pairs`` with their input first for ``direction`` (AtoB: as they are)."""
+    if direction not in ("AtoB", "BtoA"):
+        raise DataError(f"unknown direction {direction!r}; use AtoB or BtoA")
+    return [replace(p, reverse=direction == "BtoA") for p in pairs]
+
+
+def held_out_pairs(dataroot: str | os.PathLike[str], direction: str = "AtoB") -> list[Pair]:
+    """A side-by-side ``dataroot``'s validation pairs: ``val/``, else ``test/`` (DataError
+    when it has neither)."""
+    for split in ("val", "test"):
+        if (Path(dataroot) / split).is_dir():
+            return oriented(pairs_from_ab_root(dataroot, split), direction)
+    raise DataError(f"{dataroot} has no val/ or test/ folder of held-out pairs for "
+                    "--eval-every; add one, or give --eval-a and --eval-target")
 
 
 def split_ab(arr: np.ndarray, source: str | os.PathLike[str] = "") -> tuple[np.ndarray, np.ndarray]:

@@ -6,7 +6,8 @@ unpaired dataset from one: A and B are crops of *different* photographs, so a mo
 learn the change itself, and the held-out crops come with their true B version (B→A is scored
 against the original crops; ``inverse`` says where an exact answer exists). The suite spans
 global colour curves, a white balance shift, channel mixing, local contrast, a texture on the
-pixel grid and a mix; ``TASKS`` is the registry.
+pixel grid, a mix, and a blur (whose way back, deblurring, has no exact answer: the paired
+benchmark's task); ``TASKS`` is the registry.
 """
 
 from __future__ import annotations
@@ -102,6 +103,12 @@ def faded_print(rgb: np.ndarray) -> np.ndarray:
     return _bytes(0.08 + 0.82 * x)
 
 
+def soft_focus(rgb: np.ndarray) -> np.ndarray:
+    """A Gaussian blur of radius 1.5 px: detail is lost, so B→A (sharpening it back) has no
+    exact answer; a regression towards the mean stays soft where a sharp guess is right."""
+    return np.asarray(Image.fromarray(rgb).filter(ImageFilter.GaussianBlur(1.5)))
+
+
 TASKS: dict[str, Task] = {t.name: t for t in (
     Task("golden_hour", "global colour curves (warm grade, S-curve)", golden_hour,
          golden_hour_inverse),
@@ -112,6 +119,7 @@ TASKS: dict[str, Task] = {t.name: t for t in (
     Task("local_contrast", "local contrast and sharpness (unsharp mask)", local_contrast),
     Task("canvas", "texture on the pixel grid (canvas weave)", canvas, canvas_inverse),
     Task("faded_print", "a mix: colour cast, softness, faded tones", faded_print),
+    Task("soft_focus", "lost detail (Gaussian blur 1.5 px; B→A is deblurring)", soft_focus),
 )}
 
 
@@ -124,10 +132,12 @@ def task(name: str) -> Task:
 
 
 def make_task_dataset(root: str | Path, name: str, size: int = 64, n_train: int = 400,
-                      n_test: int = 20, seed: int = 0, wide: bool = False) -> Path:
+                      n_test: int = 20, seed: int = 0, wide: bool = False,
+                      paired: bool = False) -> Path:
     """The demo dataset's photographs and splits with task ``name`` making domain B
-    (``wide``: more photographs and larger crops, see ``make_demo_dataset``)."""
+    (``wide``: more photographs and larger crops; ``paired``: trainB is the task applied to
+    the trainA crops, same names; see ``make_demo_dataset``)."""
     t = task(name)
     return make_demo_dataset(root, size=size, n_train=n_train, n_test=n_test, seed=seed,
                              transform=t.forward, description=f"the {t.name} task: {t.kind}",
-                             wide=wide)
+                             wide=wide, paired=paired)

@@ -25,6 +25,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from cyclegan_cli.data.images import list_images, load_rgb
+from cyclegan_cli.data.pairs import Pair
 from cyclegan_cli.errors import CganError, DataError, ImageReadError
 from cyclegan_cli.evaluation.metrics import (
     colour_swd,
@@ -157,13 +158,14 @@ def _targets(folder: Path) -> dict[str, Path]:
     return found
 
 
-def evaluate(forward: ArrayTranslator, inputs: Sequence[Path], *, model: str = "",
+def evaluate(forward: ArrayTranslator, inputs: Sequence[Path] | Sequence[Pair], *, model: str = "",
              direction: str = "AtoB", target: Path | None = None,
              backward: ArrayTranslator | None = None, reference: Path | None = None,
              features: Features | None = None, standard: Standard | None = None,
              sheet: Path | None = None, sheet_count: int = 8,
              on_progress: Any = None) -> EvalReport:
     """Translate ``inputs`` with ``forward`` and measure (see the module docstring).
+    ``inputs`` may be :class:`~cyclegan_cli.data.pairs.Pair` objects, each its own ground truth.
 
     ``target``: folder of paired ground truth; ``backward``: the opposite generator (cycle);
     ``reference``: folder of real images of the output domain (colour distance, FID/KID with
@@ -172,13 +174,19 @@ def evaluate(forward: ArrayTranslator, inputs: Sequence[Path], *, model: str = "
     """
     report = EvalReport(model=model, direction=direction)
     truth = _targets(target) if target is not None else {}
-    loaded: list[tuple[Path, np.ndarray, np.ndarray | None]] = []
-    for path in inputs:
+    loaded: list[tuple[str, np.ndarray, np.ndarray | None]] = []
+    for item in inputs:
         try:
-            src = load_rgb(path)
-            loaded.append((path, src, _goal(path, src, truth, target)))
+            if isinstance(item, Pair):  # (input, ground truth) in one
+                src, goal = item.load()
+                _same_size(item.a, src, goal, item.name)
+                loaded.append((item.name, src, goal))
+            else:
+                src = load_rgb(item)
+                loaded.append((item.name, src, _goal(item, src, truth, target)))
         except (ImageReadError, DataError) as exc:
-            report.failed.append((str(path), getattr(exc, "reason", str(exc))))
+            where = item.name if isinstance(item, Pair) else str(item)
+            report.failed.append((where, getattr(exc, "reason", str(exc))))
             if on_progress:
                 on_progress(1)
     rows: list[tuple[str, list[np.ndarray]]] = []
@@ -190,8 +198,8 @@ def evaluate(forward: ArrayTranslator, inputs: Sequence[Path], *, model: str = "
         outs = _translate(forward, [src for _, src, _ in chunk])
         backs = (_translate(backward, outs) if backward is not None
                  else [None] * len(chunk))
-        for (path, src, goal), out, back in zip(chunk, outs, backs, strict=True):
-            score = ImageScore(str(path.name))
+        for (name, src, goal), out, back in zip(chunk, outs, backs, strict=True):
+            score = ImageScore(name)
             if goal is not None:
                 score.psnr, score.ssim = psnr(out, goal), ssim(out, goal)
                 score.identity_psnr, score.identity_ssim = psnr(src, goal), ssim(src, goal)
@@ -220,13 +228,14 @@ def evaluate(forward: ArrayTranslator, inputs: Sequence[Path], *, model: str = "
     elif wants_distances:
         report.notes.append("FID/KID (and FD/KD) need --reference (real images of the output "
                             "domain)")
-    if backward is None and target is None:
+    paired = any(g is not None for g in goals)
+    if backward is None and not paired:
         report.notes.append("no --target and no opposite generator: only distribution "
                             "distances can be measured")
     if sheet is not None and rows:
         from cyclegan_cli.evaluation.sheet import contact_sheet
 
-        columns = ("input", "output", "target") if target is not None else ("input", "output")
+        columns = ("input", "output", "target") if paired else ("input", "output")
         report.sheet = str(contact_sheet(rows, sheet, columns))
     return report
 
@@ -240,11 +249,14 @@ def _goal(path: Path, src: np.ndarray, truth: dict[str, Path], target: Path | No
     if path.stem not in truth:
         raise ImageReadError(path, f"no ground truth named {path.stem}.* in {target}")
     goal = load_rgb(truth[path.stem])
-    if goal.shape != src.shape:
-        raise ImageReadError(path, f"ground truth {truth[path.stem].name} is "
-                                   f"{goal.shape[1]}x{goal.shape[0]}, the input "
-                                   f"{src.shape[1]}x{src.shape[0]}")
+    _same_size(path, src, goal, f"ground truth {truth[path.stem].name}")
     return goal
+
+
+def _same_size(path: Path, src: np.ndarray, goal: np.ndarray, what: str) -> None:
+    if goal.shape != src.shape:
+        raise ImageReadError(path, f"{what}: the ground truth is {goal.shape[1]}x"
+                                   f"{goal.shape[0]}, the input {src.shape[1]}x{src.shape[0]}")
 
 
 def _translate(t: ArrayTranslator, images: list[np.ndarray]) -> list[np.ndarray]:

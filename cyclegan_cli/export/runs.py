@@ -19,9 +19,9 @@ from cyclegan_cli.rundir import RunDir, exported_generators, generator_from_stat
 from cyclegan_cli.userdirs import user_models_dir
 
 Which = Literal["both", "AtoB", "BtoA"]
-SUMMARY_KEYS = ("recipe", "netG", "residual", "colour_branch", "upsample", "ema", "ngf", "norm",
-                "dropout", "gan_mode", "load_size", "crop_size", "preprocess", "lambda_A",
-                "lambda_B", "lambda_identity", "n_epochs",
+SUMMARY_KEYS = ("model", "recipe", "netG", "residual", "colour_branch", "upsample", "ema", "ngf",
+                "norm", "dropout", "gan_mode", "load_size", "crop_size", "preprocess",
+                "lambda_A", "lambda_B", "lambda_identity", "lambda_L1", "direction", "n_epochs",
                 "n_epochs_decay", "batch_size", "seed", "name")
 
 
@@ -81,6 +81,8 @@ def export_run(run_dir: str | os.PathLike, direction: Which = "both",
             version=cyclegan_cli.__version__,
             source=str(Path(run.path).resolve()),
             config=config_summary(cfg, state),
+            family=cfg.model,
+            directions=",".join(exports),  # one for pix2pix: translate offers no other
         )
         path = Path(out_dir or user_models_dir()) / model_filename(stem, which)
         results.append(export_and_verify(net, info, path, fp16=fp16, verify=verify, int8=int8,

@@ -32,7 +32,15 @@ class ModelInfo:
     version: str = ""  # cyclegan-cli version that wrote the file
     source: str = ""  # run directory or checkpoint the weights came from
     config: dict[str, Any] = field(default_factory=dict)  # training config summary
+    family: str = ""  # the model family that trained it (cyclegan, pix2pix; "": not said)
+    # every direction the trained model has, comma separated ("": not said, files from before)
+    directions: str = ""
     format: str = FORMAT
+
+    @property
+    def one_way(self) -> bool:
+        """Whether the trained model has this direction only (pix2pix: trained on pairs)."""
+        return bool(self.directions) and self.directions.split(",") == [self.direction]
 
     def to_props(self) -> dict[str, str]:
         """String key/values for ONNX ``metadata_props`` (keys prefixed ``cyclegan_cli.``)."""

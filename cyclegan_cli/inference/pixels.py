@@ -46,10 +46,11 @@ def rgba_size(width: int, height: int) -> int:
 
 def model_for(model: str | os.PathLike[str], direction: str | None) -> Translator:
     """The translator for a model file, run directory's export or name (kept loaded)."""
-    path, backend = resolve_model(model, direction or "AtoB")
+    path, backend = resolve_model(model, direction)
     if backend != "onnx":
-        raise ModelError(f"{model} has no exported ONNX model for {direction or 'AtoB'}; run "
-                         f"`cgan export {model}` first")
+        which = f" for {direction}" if direction else ""
+        raise ModelError(f"{model} has no exported ONNX model{which}; run `cgan export "
+                         f"{model}` first")
     key = (str(Path(path).resolve()), direction)
     if key not in _LOADED:
         _LOADED[key] = load_model(path, direction=direction)

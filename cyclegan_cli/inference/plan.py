@@ -209,12 +209,12 @@ def open_translator(model: str | os.PathLike[str], direction: str | None = None,
     file, a name in the model folders, or a run directory: its exported file, else its
     checkpoint through the torch backend; ``checkpoint`` picks one, see
     :meth:`~cyclegan_cli.rundir.RunDir.choose_checkpoint`) and ``direction`` (None: the
-    file's own, else AtoB)."""
+    file's own; else AtoB, or a one-direction model's own)."""
     from cyclegan_cli.inference.translator import load_model
 
-    path, found = resolve_model(model, direction or "AtoB", checkpoint=checkpoint)
+    path, found = resolve_model(model, direction, checkpoint=checkpoint)
+    if backend == "torch" and Path(model).is_dir():  # the run's checkpoint, not its export
+        path = Path(model)
     backend = backend or found
-    if direction is None and backend == "torch":
-        direction = "AtoB"
     return load_model(path, backend=backend, direction=direction, provider=provider,
                       checkpoint=checkpoint, **options)

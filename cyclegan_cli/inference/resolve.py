@@ -7,7 +7,9 @@ import difflib
 import os
 from pathlib import Path
 
+from cyclegan_cli.config import TrainConfig
 from cyclegan_cli.errors import CganError
+from cyclegan_cli.inference.metadata import DIRECTIONS
 from cyclegan_cli.inference.naming import SUFFIX, model_filename, model_name, opposite_file
 from cyclegan_cli.rundir import RunDir
 from cyclegan_cli.shipped import weights_dir
@@ -34,10 +36,11 @@ def model_dirs() -> list[Path]:
     return found
 
 
-def resolve_model(model: str | os.PathLike[str], direction: str,
+def resolve_model(model: str | os.PathLike[str], direction: str | None,
                   weights_dir: str | os.PathLike[str] | None = None,
                   checkpoint: str | None = None) -> tuple[Path, str]:
-    """(path, backend) for ``model`` and ``direction``.
+    """(path, backend) for ``model`` and ``direction`` (None: AtoB where the model has it,
+    else its other direction, for one-direction models such as pix2pix's).
 
     - an ``.onnx`` file: used as it is (its metadata is checked against the direction later);
     - a run directory (config.json inside): its exported ``<run>-<direction>.onnx`` in the run
@@ -51,6 +54,35 @@ def resolve_model(model: str | os.PathLike[str], direction: str,
     folders = [Path(weights_dir)] if weights_dir is not None else model_dirs()
     if path.is_file():
         return path, "onnx"
+    if direction is None:
+        direction = _own_direction(path, model, folders, checkpoint)
+    try:
+        return _resolve(path, model, direction, folders, checkpoint)
+    except CganError:
+        other = DIRECTIONS[1 - DIRECTIONS.index(direction)]
+        found, _ = _resolve(path, model, other, folders, checkpoint)  # (or not found at all)
+        raise CganError(f"model {model} translates {other} only (found {found}, no "
+                        f"{model_filename(model_name(str(model)), direction)}): leave out "
+                        "--direction") from None
+
+
+def _own_direction(path: Path, model: str | os.PathLike[str], folders: list[Path],
+                   checkpoint: str | None) -> str:
+    """The direction a model is used in when none is asked for: a one-direction run's own
+    (its config says), else AtoB where the model has it, else BtoA."""
+    run = RunDir(path)
+    if path.is_dir() and run.is_run():
+        cfg = TrainConfig.load(run.config)
+        return cfg.direction if cfg.paired else "AtoB"
+    try:
+        _resolve(path, model, "AtoB", folders, checkpoint)
+    except CganError:
+        return "BtoA"
+    return "AtoB"
+
+
+def _resolve(path: Path, model: str | os.PathLike[str], direction: str, folders: list[Path],
+             checkpoint: str | None) -> tuple[Path, str]:
     if path.is_dir():
         run = RunDir(path)
         if not run.is_run():

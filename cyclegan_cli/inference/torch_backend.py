@@ -14,12 +14,14 @@ import numpy as np
 
 from cyclegan_cli.cpu import resolve_threads
 from cyclegan_cli.errors import ModelError
-from cyclegan_cli.inference.metadata import ModelInfo
+from cyclegan_cli.inference.metadata import DIRECTIONS, ModelInfo
 from cyclegan_cli.rundir import RunDir
 
 
-def run_info(cfg: Any, direction: str, source: str = "") -> ModelInfo:
-    """The :class:`ModelInfo` a run's ``TrainConfig`` implies for one direction."""
+def run_info(cfg: Any, direction: str, source: str = "",
+             directions: list[str] | None = None) -> ModelInfo:
+    """The :class:`ModelInfo` a run's ``TrainConfig`` implies for one direction (of
+    ``directions``, those its checkpoint exports)."""
     from cyclegan_cli.config import domain_names
     from cyclegan_cli.models import generator_size_multiple
 
@@ -27,7 +29,8 @@ def run_info(cfg: Any, direction: str, source: str = "") -> ModelInfo:
     src, dst = (name_a, name_b) if direction == "AtoB" else (name_b, name_a)
     return ModelInfo(direction=direction, domain_from=src, domain_to=dst,
                      architecture=cfg.netG, size_multiple=generator_size_multiple(cfg.netG),
-                     source=source, config={"netG": cfg.netG, "ngf": cfg.ngf, "norm": cfg.norm})
+                     source=source, config={"netG": cfg.netG, "ngf": cfg.ngf, "norm": cfg.norm},
+                     family=cfg.model, directions=",".join(directions or DIRECTIONS))
 
 
 class TorchNormStats:
@@ -83,10 +86,11 @@ class TorchNormStats:
         return self._run(batch, hook).float().cpu().numpy()
 
 
-def load_run(run_dir: Path, direction: str = "AtoB", device: str | None = None,
+def load_run(run_dir: Path, direction: str | None = None, device: str | None = None,
              threads: int | None = None, checkpoint: str | None = None
              ) -> tuple[Any, ModelInfo, TorchNormStats]:
-    """(backend callable, info, norm statistics) for the ``direction`` generator of a run's
+    """(backend callable, info, norm statistics) for the ``direction`` generator (None: AtoB,
+    or a one-direction run's own) of a run's
     checkpoint (``checkpoint``: auto, best, latest or a file; see
     :meth:`~cyclegan_cli.rundir.RunDir.choose_checkpoint`). The info's source names the
     checkpoint file."""
@@ -105,9 +109,22 @@ def load_run(run_dir: Path, direction: str = "AtoB", device: str | None = None,
         raise ModelError(f"{run_dir}: translating with a run's checkpoint needs torch, which "
                          "is not installed: pip install 'cyclegan-cli[train]', or use the "
                          "run's exported .onnx (cgan export)") from exc
-    from cyclegan_cli.rundir import load_generator, torch_runner
+    from cyclegan_cli.rundir import (
+        exported_generators,
+        generator_from_state,
+        load_checkpoint,
+        torch_runner,
+    )
 
     torch.set_num_threads(resolve_threads(threads))
     dev = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
-    net, cfg = load_generator(run_dir, direction, checkpoint=chosen, device=dev)
-    return torch_runner(net, dev), run_info(cfg, direction, str(chosen)), TorchNormStats(net, dev)
+    state = load_checkpoint(chosen, map_location=dev)
+    exports = list(exported_generators(state))
+    direction = direction or ("AtoB" if "AtoB" in exports else exports[0])
+    if direction not in exports:
+        raise ModelError(f"{run_dir} translates {' and '.join(exports)} only (its "
+                         f"{state.get('config', {}).get('model', 'cyclegan')} model has one "
+                         "direction): leave out --direction")
+    net, cfg = generator_from_state(state, direction, dev, where=str(run.path))
+    info = run_info(cfg, direction, str(chosen), exports)
+    return torch_runner(net, dev), info, TorchNormStats(net, dev)

@@ -213,6 +213,10 @@ def check_direction(info: ModelInfo, direction: str | None, source: str) -> None
         return
     if direction not in DIRECTIONS:
         raise ModelError(f"unknown direction {direction!r}; use AtoB or BtoA")
+    if direction != info.direction and info.one_way:
+        raise ModelError(f"model {source} translates {info.direction} only ({info.domain_from}"
+                         f"→{info.domain_to}; a one-direction {info.family or 'trained'} model)"
+                         ": leave out --direction")
     if direction != info.direction:
         raise ModelError(f"model {source} translates {info.direction} ({info.domain_from}→"
                          f"{info.domain_to}); you asked for {direction}")
@@ -274,7 +278,7 @@ def load_model(path: str | os.PathLike[str], *, backend: str = "onnx",
 
         if direction is not None and direction not in DIRECTIONS:
             raise ModelError(f"unknown direction {direction!r}; use AtoB or BtoA")
-        run, info, norm = load_run(Path(path), direction or "AtoB", device=device,
+        run, info, norm = load_run(Path(path), direction, device=device,
                                    threads=threads, checkpoint=checkpoint)
         return Translator(run, info, backend="torch", source=source, norm=norm,
                           device=f"torch {norm.device}", **options)

@@ -42,7 +42,7 @@ __all__ = [
     "uses_bias",
 ]
 
-GENERATORS = ("resnet_9blocks", "resnet_6blocks", "unet_256", "unet_128")
+GENERATORS = ("resnet_9blocks", "resnet_6blocks", "unet_256", "unet_128", "unet_64")
 DISCRIMINATORS = ("basic", "n_layers", "pixel")
 
 # Generators that can predict a change to their input (``residual=True``).
@@ -56,6 +56,8 @@ _GENERATOR_SPECS: dict[str, tuple[Callable[..., nn.Module], int]] = {
                        ResnetGenerator.size_multiple),
     "unet_256": (lambda i, o, g, n, d: UnetGenerator(i, o, 8, g, n, d), 2**8),
     "unet_128": (lambda i, o, g, n, d: UnetGenerator(i, o, 7, g, n, d), 2**7),
+    # six levels, for small crops (the CPU sizes of QUICK_CPU): not in the reference
+    "unet_64": (lambda i, o, g, n, d: UnetGenerator(i, o, 6, g, n, d), 2**6),
 }
 
 

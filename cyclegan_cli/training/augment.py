@@ -15,6 +15,11 @@ from torch import Tensor
 SHIFT = 0.125  # largest shift, as a fraction of the height and width
 
 
+def unchanged(x: Tensor) -> Tensor:
+    """No augmentation (what a family calls when ``--d-augment`` is off)."""
+    return x
+
+
 def translate(x: Tensor, ratio: float = SHIFT) -> Tensor:
     """Each image of ``x`` (N, C, H, W) shifted by its own random whole-pixel offset of up to
     ``ratio`` of its size, zero filled; differentiable in ``x``."""

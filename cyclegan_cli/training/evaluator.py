@@ -18,11 +18,13 @@ import random
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
 import torch
 
 from cyclegan_cli.atomic import atomic_write_text
 from cyclegan_cli.config import TrainConfig
+from cyclegan_cli.data.pairs import Pair
 from cyclegan_cli.errors import CganError
 from cyclegan_cli.evaluation.evaluate import collect_inputs, evaluate
 from cyclegan_cli.inference.metadata import ModelInfo
@@ -30,6 +32,8 @@ from cyclegan_cli.inference.translator import Translator
 from cyclegan_cli.models import generator_size_multiple
 from cyclegan_cli.rundir import RunDir, torch_runner
 from cyclegan_cli.rundir.evallog import COLUMNS, beats_baseline, best_row, read_rows, score
+
+T = TypeVar("T")
 
 
 @dataclass
@@ -56,7 +60,7 @@ class EvalResult:
         return text
 
 
-def eval_subset(files: list[Path], limit: int, seed: int) -> list[Path]:
+def eval_subset(files: list[T], limit: int, seed: int) -> list[T]:
     """At most ``limit`` of ``files``: all of them, or evenly spaced ones from a seeded
     offset, so every part of a sorted folder is scored (and the same ones each time)."""
     if len(files) <= limit:
@@ -78,17 +82,21 @@ def torch_translator(net: torch.nn.Module, device: torch.device, cfg: TrainConfi
 
 class TrainingEvaluator:
     """Scores the generators of a family (:meth:`~cyclegan_cli.training.families.Family.
-    generators`): A→B against ``--eval-target``, else the cycle A→B→A."""
+    generators`): the first direction's against ``--eval-target`` or held-out ``pairs``
+    (a paired run's validation split), else the cycle A→B→A."""
 
-    def __init__(self, cfg: TrainConfig, run_path: Path, directions: list[str]) -> None:
+    def __init__(self, cfg: TrainConfig, run_path: Path, directions: list[str],
+                 pairs: list[Pair] | None = None) -> None:
         self.cfg = cfg
-        self.files = eval_subset(collect_inputs([cfg.eval_a or ""]), cfg.eval_max, cfg.seed)
+        self.direction = directions[0]
+        inputs: list[Path] | list[Pair] = pairs or collect_inputs([cfg.eval_a or ""])
+        self.files = eval_subset(inputs, cfg.eval_max, cfg.seed)
         self.target = Path(cfg.eval_target) if cfg.eval_target else None
-        self.metric = "psnr" if self.target else "cycle_psnr"
-        if "AtoB" not in directions or (self.target is None and "BtoA" not in directions):
-            raise CganError(f"--eval-every: the {cfg.model} model has no "
-                            f"{'A→B' if 'AtoB' not in directions else 'B→A'} generator to "
-                            "score; give --eval-target (paired ground truth of --eval-a)")
+        self.metric = "psnr" if self.target or pairs else "cycle_psnr"
+        if self.metric == "cycle_psnr" and directions != ["AtoB", "BtoA"]:
+            raise CganError(f"--eval-every: the {cfg.model} model translates "
+                            f"{' and '.join(directions)} only, so it has no cycle to score; "
+                            "give --eval-target (paired ground truth of --eval-a)")
         self.csv = RunDir(run_path).evals
         self.started = time.monotonic()
         self._load(self._rows())
@@ -115,8 +123,9 @@ class TrainingEvaluator:
 
     def __call__(self, generators: dict[str, torch.nn.Module], device: torch.device, step: int,
                  epoch: int) -> EvalResult:
-        forward = torch_translator(generators["AtoB"], device, self.cfg, "AtoB")
-        backward = (None if self.target else
+        forward = torch_translator(generators[self.direction], device, self.cfg,
+                                   self.direction)
+        backward = (None if self.metric == "psnr" else
                     torch_translator(generators["BtoA"], device, self.cfg, "BtoA"))
         modes = {net: net.training for net in generators.values()}
         for net in modes:

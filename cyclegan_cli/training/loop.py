@@ -26,8 +26,15 @@ from rich.console import Console
 from cyclegan_cli import __version__
 from cyclegan_cli.config import QUICK_CPU, TrainConfig, check_types, quick_cpu_options
 from cyclegan_cli.cpu import resolve_threads
-from cyclegan_cli.data.dataset import Loader, UnalignedDataset, make_loader, resolve_domains
+from cyclegan_cli.data.dataset import (
+    Loader,
+    PairedDataset,
+    UnalignedDataset,
+    make_loader,
+    resolve_domains,
+)
 from cyclegan_cli.data.images import list_images, probe_image
+from cyclegan_cli.data.pairs import Pair, check_pairs, find_pairs, held_out_pairs
 from cyclegan_cli.data.transforms import Preprocessor
 from cyclegan_cli.errors import (
     CganError,
@@ -64,6 +71,7 @@ AUTOSAVE_SECONDS = 600.0
 ETA_AFTER_STEPS = 3  # the run's ETA is said once this many steps are done
 CPU_SLOW_SECONDS = 3600.0  # a CPU run with larger crops than QUICK_CPU's taking longer is warned
 N_SAMPLES = 4
+TrainingData = UnalignedDataset | PairedDataset
 
 
 @dataclass
@@ -82,25 +90,40 @@ class TrainResult:
 
 
 # -- setup -------------------------------------------------------------------------------------
-def _default_name(cfg: TrainConfig, dir_a: Path, dir_b: Path) -> str:
-    base = Path(cfg.dataroot).resolve().name if cfg.dataroot else (
-        f"{dir_a.resolve().name}2{dir_b.resolve().name}")
+def _default_name(cfg: TrainConfig) -> str:
+    base = (Path(cfg.dataroot).resolve().name if cfg.dataroot else
+            Path(cfg.pairs).stem if cfg.pairs else
+            f"{Path(cfg.dir_a or '').resolve().name}2{Path(cfg.dir_b or '').resolve().name}")
     return re.sub(r"[^A-Za-z0-9._-]+", "_", base).strip("._") or "run"
+
+
+def _training_pairs(cfg: TrainConfig) -> list[Pair]:
+    """A paired run's training pairs, checked (sizes from the headers): DataError first."""
+    pairs = find_pairs(cfg.dir_a, cfg.dir_b, cfg.dataroot, cfg.pairs, direction=cfg.direction)
+    if cfg.max_dataset_size > 0:
+        pairs = pairs[:cfg.max_dataset_size]
+    return pairs
 
 
 def prepare_new_run(cfg: TrainConfig) -> TrainConfig:
     """Validate a new run's config and fill in what was left to defaults (folders, name, seed)."""
     cfg = replace(cfg).validate()
-    dir_a, dir_b = resolve_domains(cfg.dir_a, cfg.dir_b, cfg.dataroot)
-    for folder in (dir_a, dir_b):  # missing or empty folders fail here, before any work
-        list_images(folder)
+    if cfg.paired:  # every pair found and its sizes checked here, before any work
+        check_pairs(_training_pairs(cfg))
+        cfg.dir_a, cfg.dir_b, cfg.dataroot, cfg.pairs = (
+            str(Path(p).resolve()) if p else None
+            for p in (cfg.dir_a, cfg.dir_b, cfg.dataroot, cfg.pairs))
+    else:
+        dir_a, dir_b = resolve_domains(cfg.dir_a, cfg.dir_b, cfg.dataroot)
+        for folder in (dir_a, dir_b):  # missing or empty folders fail here, before any work
+            list_images(folder)
+        cfg.dir_a, cfg.dir_b = str(dir_a.resolve()), str(dir_b.resolve())
     multiple = generator_size_multiple(cfg.netG)
     if cfg.preprocess in ("resize_and_crop", "crop", "scale_width_and_crop") \
             and cfg.crop_size % multiple:
         raise CganError(f"--net-g {cfg.netG} needs --crop-size to be a multiple of {multiple} "
                         f"(got {cfg.crop_size})")
-    cfg.dir_a, cfg.dir_b = str(dir_a.resolve()), str(dir_b.resolve())
-    cfg.name = cfg.name or _default_name(cfg, dir_a, dir_b)
+    cfg.name = cfg.name or _default_name(cfg)
     if cfg.seed is None:
         cfg.seed = secrets.randbelow(2**31)
     run = RunDir(cfg.run_dir)
@@ -188,20 +211,29 @@ class TrainingSession:
             self.evaluator.resume_at(self.trainer.global_step)
 
     # -- set-up steps --------------------------------------------------------------------------
-    def _build_dataset(self) -> UnalignedDataset:
+    def _build_dataset(self) -> TrainingData:
         cfg = self.cfg
         pre = Preprocessor(cfg.preprocess, cfg.load_size, cfg.crop_size, cfg.flip,
                            generator_size_multiple(cfg.netG))
-        dataset = UnalignedDataset.from_folders(
-            Path(cfg.dir_a or ""), Path(cfg.dir_b or ""), pre, seed=int(cfg.seed or 0),
-            max_size=cfg.max_dataset_size)
+        dataset: TrainingData
+        if cfg.paired:
+            pairs = _training_pairs(cfg)
+            unreadable = check_pairs(pairs)
+            self._report_bad([reason for _, reason in unreadable])
+            bad = {pair for pair, _ in unreadable}
+            dataset = PairedDataset([p for p in pairs if p not in bad], pre,
+                                    seed=int(cfg.seed or 0))
+        else:
+            dataset = UnalignedDataset.from_folders(
+                Path(cfg.dir_a or ""), Path(cfg.dir_b or ""), pre, seed=int(cfg.seed or 0),
+                max_size=cfg.max_dataset_size)
         if cfg.batch_size > 1 and pre.mode in ("none", "scale_width"):
             self._check_one_size(dataset)
         if cfg.cache:
             dataset.fill_cache(on_bad=lambda err: self._report_bad([f"{err.path}: {err.reason}"]))
         return dataset
 
-    def _build_loader(self, dataset: UnalignedDataset) -> Loader:
+    def _build_loader(self, dataset: TrainingData) -> Loader:
         cfg, dist = self.cfg, self.dist
         return make_loader(dataset, batch_size=cfg.batch_size, seed=int(cfg.seed or 0),
                            serial=cfg.serial_batches, num_workers=cfg.num_workers,
@@ -216,7 +248,11 @@ class TrainingSession:
             return None
         from cyclegan_cli.training.evaluator import TrainingEvaluator
 
-        return TrainingEvaluator(self.cfg, self.run.path, list(FAMILIES[self.cfg.model].exports))
+        cfg = self.cfg
+        pairs = (held_out_pairs(cfg.dataroot, cfg.direction)
+                 if cfg.paired and cfg.dataroot and not cfg.eval_a else None)
+        return TrainingEvaluator(cfg, self.run.path, FAMILIES[cfg.model].directions(cfg),
+                                 pairs=pairs)
 
     def _build_trainer(self) -> Trainer:
         trainer = Trainer(self.cfg, self.device, self.precision, dist=self.dist)
@@ -251,7 +287,7 @@ class TrainingSession:
         self.trainer.family.load_rank_state(ranks[rank])  # (rank 0's: the family's own)
         set_rng_state(ranks[rank]["rng"])
 
-    def _open_outputs(self, dataset: UnalignedDataset, resumed: bool) -> None:
+    def _open_outputs(self, dataset: TrainingData, resumed: bool) -> None:
         """Rank 0's files: the run folder and config, the sample inputs, the loss log."""
         if resumed:
             self.run.remove_stale_temporaries()
@@ -265,7 +301,7 @@ class TrainingSession:
         self.log = LossLog(self.run.losses, self.trainer.loss_names,
                            resume_step=self.trainer.global_step if resumed else None)
 
-    def _check_one_size(self, dataset: UnalignedDataset) -> None:
+    def _check_one_size(self, dataset: TrainingData) -> None:
         """Batches need equal sizes: with whole-image modes, check every image up front."""
         sizes: dict[tuple[int, int], Path] = {}
         for path in [*dataset.files[0], *dataset.files[1]]:
@@ -288,7 +324,7 @@ class TrainingSession:
                 self.console.print(f"[yellow]warning:[/] skipping unreadable image "
                                    f"{literal(entry)}", highlight=False)
 
-    def _sample_inputs(self, dataset: UnalignedDataset) -> list[tuple[torch.Tensor, ...]]:
+    def _sample_inputs(self, dataset: TrainingData) -> list[tuple[torch.Tensor, ...]]:
         """Fixed images (centred, unflipped) whose translations form the sample grids."""
         pairs = []
         for i in range(min(N_SAMPLES, *dataset.sizes)):
@@ -440,9 +476,11 @@ class TrainingSession:
 
     def _header(self) -> str:
         t, cfg = self.trainer, self.cfg
+        files = self.loader.dataset.files
+        data = (f"{len(files[0])} pairs ({cfg.direction})" if cfg.paired else
+                f"{len(files[0])} A / {len(files[1])} B images")
         return (f"run [bold]{literal(self.run.path)}[/]: {cfg.model} ({cfg.recipe} recipe), "
-                f"{len(self.loader.dataset.files[0])} A / {len(self.loader.dataset.files[1])} "
-                f"B images, {self.loader.steps_per_epoch} steps per epoch, {self._total} steps"
+                f"{data}, {self.loader.steps_per_epoch} steps per epoch, {self._total} steps"
                 f", {self.device} {self.precision} ({t.speed.describe()})"
                 + (f", {self.threads} CPU thread{'s' if self.threads > 1 else ''}"
                    if self.device.type == "cpu" else "")

@@ -7,8 +7,9 @@ from typing import Any
 
 from cyclegan_cli.training.families.base import Family
 from cyclegan_cli.training.families.cyclegan import CycleGAN
+from cyclegan_cli.training.families.pix2pix import Pix2Pix
 
-FAMILIES: dict[str, type[Family]] = {family.name: family for family in (CycleGAN,)}
+FAMILIES: dict[str, type[Family]] = {family.name: family for family in (CycleGAN, Pix2Pix)}
 
 
 def build_family(cfg: Any, *args: Any, **kwargs: Any) -> Family:
@@ -16,4 +17,4 @@ def build_family(cfg: Any, *args: Any, **kwargs: Any) -> Family:
     return FAMILIES[cfg.model](cfg, *args, **kwargs)
 
 
-__all__ = ["FAMILIES", "CycleGAN", "Family", "build_family"]
+__all__ = ["FAMILIES", "CycleGAN", "Family", "Pix2Pix", "build_family"]

@@ -15,6 +15,7 @@ from typing import Any, ClassVar
 
 import torch
 from torch import Tensor, nn
+from torch.optim.lr_scheduler import LRScheduler
 
 from cyclegan_cli.config import TrainConfig
 from cyclegan_cli.training.amp import Amp
@@ -43,6 +44,11 @@ class Family(ABC):
         self.model.to(device)
         if speed.channels_last:
             self.model.to(memory_format=torch.channels_last)
+
+    @classmethod
+    def directions(cls, cfg: TrainConfig) -> list[str]:
+        """The directions a run of this config exports (known before it is built)."""
+        return list(cls.exports)
 
     # -- what a family defines --------------------------------------------------------------
     @abstractmethod
@@ -78,14 +84,18 @@ class Family(ABC):
     def load_state_dict(self, state: dict[str, Any]) -> None:
         """Put back what :meth:`state_dict` returned."""
 
-    @abstractmethod
     def end_epoch(self) -> None:
         """Advance the learning-rate schedules by one epoch."""
+        for value in self._optimisers().values():
+            if isinstance(value, LRScheduler):
+                value.step()
 
     @property
-    @abstractmethod
     def lr(self) -> float:
-        """The current learning rate (of the generators)."""
+        """The current learning rate (of the first optimiser: the generators')."""
+        first = next(v for v in self._optimisers().values()
+                     if isinstance(v, torch.optim.Optimizer))
+        return float(first.param_groups[0]["lr"])
 
     # -- shared defaults ----------------------------------------------------------------------
     def set_lr_factor(self, factor: float) -> None:
@@ -96,6 +106,21 @@ class Family(ABC):
             if isinstance(opt, torch.optim.Optimizer):
                 for group in opt.param_groups:
                     group["lr"] = group.get("initial_lr", self.cfg.lr) * factor
+
+    def _optimisers(self) -> dict[str, Any]:
+        """The optimisers and learning-rate schedules among the family's attributes."""
+        return {name: value for name, value in vars(self).items()
+                if isinstance(value, (torch.optim.Optimizer, LRScheduler))}
+
+    def optimiser_states(self) -> dict[str, Any]:
+        """The state of every optimiser and learning-rate schedule, by attribute name (part
+        of :meth:`state_dict`)."""
+        return {name: value.state_dict() for name, value in self._optimisers().items()}
+
+    def load_optimiser_states(self, state: dict[str, Any]) -> None:
+        """Put back :meth:`optimiser_states`."""
+        for name, value in self._optimisers().items():
+            value.load_state_dict(state[name])
 
     def rank_state(self) -> dict[str, Any]:
         """What each rank of a distributed run keeps of its own besides its random state

@@ -22,8 +22,9 @@ from cyclegan_cli.losses import (
     identity_loss,
 )
 from cyclegan_cli.models import build_discriminator, build_generator
-from cyclegan_cli.training.augment import translate
+from cyclegan_cli.training.augment import translate, unchanged
 from cyclegan_cli.training.distributed import wrap
+from cyclegan_cli.training.ema import WeightAverage
 from cyclegan_cli.training.families.base import Family
 from cyclegan_cli.training.pool import ImagePool
 from cyclegan_cli.training.schedule import build_scheduler
@@ -54,10 +55,6 @@ class CycleGANNets(nn.Module):
 
     def discriminators(self) -> list[nn.Module]:
         return [self.D_A, self.D_B]
-
-
-def _unchanged(x: Tensor) -> Tensor:
-    return x
 
 
 def _set_requires_grad(nets: list[nn.Module], flag: bool) -> None:
@@ -92,20 +89,11 @@ class CycleGAN(Family):
         self.pool_A = ImagePool(cfg.pool_size, seed=seed * 2 + 1)
         self.pool_B = ImagePool(cfg.pool_size, seed=seed * 2 + 2)
         self.use_identity = cfg.lambda_identity > 0
-        self.augment: Callable[[Tensor], Tensor] = translate if cfg.d_augment else _unchanged
-        self.ema_updates = 0
+        self.augment: Callable[[Tensor], Tensor] = translate if cfg.d_augment else unchanged
+        self.ema = (WeightAverage(cfg.ema, [(m.G_AB, m.G_AB_ema), (m.G_BA, m.G_BA_ema)])
+                    if cfg.ema else None)
         if cfg.ema:  # evaluation, best.pt and export use the averaged generators
             self.exports = {"AtoB": "G_AB_ema", "BtoA": "G_BA_ema"}
-
-    @torch.no_grad()
-    def _update_ema(self) -> None:
-        """Move the averaged generators towards the trained ones (the decay ramps up over the
-        first steps, so early averages are not dominated by the random start)."""
-        self.ema_updates += 1
-        decay = min(self.cfg.ema, (1 + self.ema_updates) / (10 + self.ema_updates))
-        m = self.model
-        for net, avg in ((m.G_AB, m.G_AB_ema), (m.G_BA, m.G_BA_ema)):
-            torch._foreach_lerp_(list(avg.parameters()), list(net.parameters()), 1 - decay)
 
     def build_networks(self) -> nn.Module:
         return CycleGANNets(self.cfg)
@@ -176,8 +164,8 @@ class CycleGAN(Family):
         loss_G = torch.stack(losses_G).sum()
         self.opt_G.zero_grad(set_to_none=True)
         amp.backward_and_step(loss_G, self.opt_G)
-        if self.cfg.ema:
-            self._update_ema()
+        if self.ema is not None:
+            self.ema.update()
         _set_requires_grad(m.discriminators(), True)
 
         # discriminators: real vs. fakes from the history pools, halved as in the reference
@@ -218,24 +206,19 @@ class CycleGAN(Family):
     def state_dict(self) -> dict[str, Any]:
         return {
             "nets": self.net_states(),
-            "opt_G": self.opt_G.state_dict(),
-            "opt_D": self.opt_D.state_dict(),
-            "sched_G": self.sched_G.state_dict(),
-            "sched_D": self.sched_D.state_dict(),
+            **self.optimiser_states(),
             "pool_A": self.pool_A.state_dict(),
             "pool_B": self.pool_B.state_dict(),
-            **({"ema_updates": self.ema_updates} if self.cfg.ema else {}),
+            **({"ema_updates": self.ema.updates} if self.ema is not None else {}),
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.load_net_states(state["nets"])
-        self.opt_G.load_state_dict(state["opt_G"])
-        self.opt_D.load_state_dict(state["opt_D"])
-        self.sched_G.load_state_dict(state["sched_G"])
-        self.sched_D.load_state_dict(state["sched_D"])
+        self.load_optimiser_states(state)
         self.pool_A.load_state_dict(state["pool_A"], self.device)
         self.pool_B.load_state_dict(state["pool_B"], self.device)
-        self.ema_updates = int(state.get("ema_updates", 0))
+        if self.ema is not None:
+            self.ema.updates = int(state.get("ema_updates", 0))
 
     def rank_state(self) -> dict[str, Any]:
         return {"pool_A": self.pool_A.state_dict(), "pool_B": self.pool_B.state_dict()}
@@ -244,11 +227,3 @@ class CycleGAN(Family):
         if "pool_A" in state:
             self.pool_A.load_state_dict(state["pool_A"], self.device)
             self.pool_B.load_state_dict(state["pool_B"], self.device)
-
-    def end_epoch(self) -> None:
-        self.sched_G.step()
-        self.sched_D.step()
-
-    @property
-    def lr(self) -> float:
-        return float(self.opt_G.param_groups[0]["lr"])
