@@ -60,7 +60,7 @@ from PIL import Image, ImageDraw
 
 import cyclegan_cli
 from cyclegan_cli.config import QUICK_CPU, TrainConfig
-from cyclegan_cli.data.tasks import TASKS, make_task_dataset
+from cyclegan_cli.data.tasks import SUITE, TASKS, make_task_dataset
 from cyclegan_cli.evaluation.evaluate import collect_inputs, evaluate
 from cyclegan_cli.export import export_run
 from cyclegan_cli.inference import load_model
@@ -149,7 +149,7 @@ def main() -> None:
                         help="every task x --variants x --seeds; writes suite.json, suite.md")
     parser.add_argument("--variants", nargs="+", default=["reference", "standard"],
                         help="the suite's variants (each as --variant)")
-    parser.add_argument("--tasks", default=",".join(TASKS))
+    parser.add_argument("--tasks", default=",".join(SUITE))
     parser.add_argument("--seeds", default="0,1")
     parser.add_argument("--jobs", type=int, default=1, help="suite runs side by side")
     parser.add_argument("--plain", action="store_true",

@@ -21,7 +21,13 @@ from typing import Annotated, Any, Literal, Optional  # noqa: UP035 - Typer read
 import typer
 from rich.console import Console
 
-from cyclegan_cli.config import TrainConfig, cli_fields, derive_recipe_fields, flag_name
+from cyclegan_cli.config import (
+    FAMILY_IGNORES,
+    TrainConfig,
+    cli_fields,
+    derive_recipe_fields,
+    flag_name,
+)
 from cyclegan_cli.errors import (
     CganError,
     Interrupted,
@@ -175,8 +181,15 @@ def _train(
     else:
         base = TrainConfig.load(config) if config else TrainConfig()
         cfg_values = derive_recipe_fields(base.to_dict(), set(given), saved=bool(config)) | given
-        if config and (dir_a or dir_b):
-            cfg_values["dataroot"] = given.get("dataroot")
+        model = cfg_values.get("model")
+        unused = [n for n in FAMILY_IGNORES.get(model, ()) if n in given]
+        if unused:
+            raise CganError(f"{', '.join('--' + flag_name(n) for n in unused)}: not used by "
+                            f"--model {model}")
+        if config and (dir_a or dir_b or given.keys() & {"dataroot", "pairs"}):
+            for source in ("dataroot", "pairs"):  # the data given here replace the saved
+                cfg_values[source] = given.get(source)
+            cfg_values["dir_a"] = cfg_values["dir_b"] = None
         if dir_a or dir_b:
             cfg_values["dir_a"] = str(dir_a) if dir_a else None
             cfg_values["dir_b"] = str(dir_b) if dir_b else None
@@ -792,12 +805,13 @@ def eval_command(
     for folder, what in ((target, "--target"), (reference, "--reference")):
         if folder is not None and not folder.is_dir():
             raise CganError(f"{what} folder not found: {folder}")
-    model_path, found = resolve_model(model, direction, checkpoint=checkpoint)
+    model_path, found = resolve_model(model, direction, checkpoint=checkpoint, backend=backend)
     forward = load_model(model_path, backend=backend or found, direction=direction,
                          provider=provider, checkpoint=checkpoint)
     direction = forward.info.direction
     backward = None
-    opposite = opposite_model(model, direction, checkpoint=checkpoint) if cycle else None
+    opposite = (opposite_model(model, direction, checkpoint=checkpoint)
+                if cycle and not forward.info.one_way else None)
     if opposite is not None:
         backward = load_model(opposite[0], backend=backend or opposite[1],
                               direction="BtoA" if direction == "AtoB" else "AtoB",

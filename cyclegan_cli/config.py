@@ -64,6 +64,11 @@ FAMILY_DEFAULTS: dict[str, dict[str, Any]] = {
 }
 FAMILY_FIELDS = tuple(FAMILY_DEFAULTS["cyclegan"])  # the fields a family sets
 PAIRED_MODELS = frozenset({"pix2pix"})  # families that train on pairs, in one direction
+# options a family does not use: given on the command line for it, they are refused
+FAMILY_IGNORES: dict[str, tuple[str, ...]] = {
+    "cyclegan": ("lambda_L1", "lambda_gan"),
+    "pix2pix": ("lambda_A", "lambda_B", "lambda_identity", "serial_batches"),
+}
 
 
 def family_default_help(name: str) -> str:
@@ -154,8 +159,9 @@ class TrainConfig:
         False, "Pair the i-th A image with the i-th B image instead of a random B each step.",
         DATA, flag="serial",
     )
-    max_dataset_size: int = opt(0, "Use at most this many images per domain (0 = all).", DATA)
-    batch_size: int = opt(1, "Images per domain in each training step.", DATA)
+    max_dataset_size: int = opt(0, "Use at most this many images per domain (pix2pix: pairs; "
+                                "0 = all).", DATA)
+    batch_size: int = opt(1, "Images per domain (pix2pix: pairs) in each training step.", DATA)
     num_workers: int = opt(-1, "Data-loading worker processes (-1 = auto, 0 = in-process).",
                            DATA, resumable=True)
     cache: bool = opt(
@@ -282,8 +288,8 @@ class TrainConfig:
                              "pix2pix --direction BtoA: domain B). pix2pix with --dataroot: "
                              "default its val/ (else test/) pairs.", RUN, resumable=True)
     eval_target: str | None = opt(None, "Paired ground truth of --eval-a (same file names): "
-                                  "score PSNR; without it, cycle PSNR A->B->A.", RUN,
-                                  resumable=True)
+                                  "score PSNR and SSIM; without it (CycleGAN only), cycle PSNR "
+                                  "A->B->A.", RUN, resumable=True)
     eval_max: int = opt(50, "Evaluate at most this many held-out images.", RUN, resumable=True)
     tensorboard: bool = opt(False, "Also write TensorBoard event files to runs/NAME/tensorboard/ "
                             "(needs: pip install 'cyclegan-cli[tensorboard]').", RUN,
@@ -364,6 +370,9 @@ class TrainConfig:
             (not self.eval_every or bool(self.eval_a) or (self.paired and bool(self.dataroot)),
              "--eval-every needs --eval-a (a held-out folder of input images)"
              + (" and --eval-target, or --dataroot with val/ pairs" if self.paired else "")),
+            (not (self.eval_every and self.paired and self.eval_a) or bool(self.eval_target),
+             "--eval-a needs --eval-target for a paired model (its ground truth, same names): "
+             f"{self.model} has no cycle to score"),
         ]
         for ok, message in checks:
             if not ok:
@@ -528,7 +537,7 @@ def domain_names(cfg: TrainConfig) -> tuple[str, str]:
     folders = [Path(cfg.dir_a) if cfg.dir_a else None, Path(cfg.dir_b) if cfg.dir_b else None]
     paired_root = cfg.pairs or (cfg.dataroot if cfg.paired else None)
     if paired_root and not (cfg.dir_a and cfg.dir_b):  # a CSV or side-by-side images
-        stem = Path(paired_root).stem or "data"
+        stem = (Path(cfg.pairs).stem if cfg.pairs else Path(paired_root).name) or "data"
         split = _X2Y.match(stem)
         return (split.group(1), split.group(2)) if split else (f"{stem} A", f"{stem} B")
     if cfg.dataroot and not (cfg.dir_a and cfg.dir_b):

@@ -19,7 +19,8 @@ from typer.testing import CliRunner
 from cyclegan_cli.cli import app
 from cyclegan_cli.config import TrainConfig, derive_recipe_fields
 from cyclegan_cli.data.images import list_images, load_rgb
-from cyclegan_cli.data.tasks import make_task_dataset
+from cyclegan_cli.data.tasks import TASKS, make_task_dataset
+from cyclegan_cli.errors import CganError, ExportError, ModelError
 from cyclegan_cli.evaluation.metrics import psnr
 from cyclegan_cli.export import export_run
 from cyclegan_cli.inference import load_model
@@ -97,11 +98,10 @@ def test_help_says_which_defaults_differ() -> None:
     ({"model": "cyclegan", "pairs": "x.csv"}, "--pairs is for paired training"),
     ({"model": "cyclegan", "direction": "BtoA"}, "--direction is for one-direction models"),
     ({"eval_every": 5}, "--eval-every needs --eval-a"),
+    ({"eval_every": 5, "eval_a": "held_out/"}, "--eval-a needs --eval-target for a paired"),
     ({"lambda_L1": -1.0}, "loss weights must be >= 0"),
 ])
 def test_options_that_do_not_apply_are_refused(changes, message) -> None:
-    from cyclegan_cli.errors import CganError
-
     with pytest.raises(CganError, match=message):
         small(**changes).validate()
 
@@ -206,7 +206,8 @@ def test_bf16_autocast_trains() -> None:
 def test_resume_is_bit_identical(paired_data, tmp_path) -> None:
     """4 steps straight, and 2 steps + resume to 4 (dropout, batch-norm statistics, EMA,
     optimisers, data order), give the same weights."""
-    fixed = dict(ema=0.9, lr_fit_steps=False)  # (a schedule fitted into --max-steps changes)
+    fixed = dict(ema=0.9, lr_fit_steps=False,  # (a schedule fitted into --max-steps changes)
+                 direction="BtoA", pool_size=2)
     straight = train(run_config(paired_data, tmp_path / "a", max_steps=4, **fixed),
                      console=quiet(), quiet=True)
     first = train(run_config(paired_data, tmp_path / "b", max_steps=2, **fixed),
@@ -217,6 +218,7 @@ def test_resume_is_bit_identical(paired_data, tmp_path) -> None:
     nets = [load_checkpoint(RunDir(r.run_dir).latest)["trainer"]["nets"]
             for r in (straight, resumed)]
     assert set(nets[0]) == {"G", "D", "G_ema"}
+    assert load_checkpoint(RunDir(resumed.run_dir).latest)["exports"] == {"BtoA": "G_ema"}
     for name, sd in nets[0].items():
         for key, value in sd.items():
             assert torch.equal(value, nets[1][name][key]), (name, key)
@@ -255,6 +257,19 @@ def test_every_layout_trains_from_the_command_line(paired_data, tmp_path) -> Non
     assert len(header) == 2 and ",psnr," in header[1]  # val/ pairs, scored against B
     assert load_checkpoint(RunDir(runs / "day2night").latest)["exports"] == {"BtoA": "G_ema"}
     # a pair with different sizes: one line before any step
+    # a new run from a saved config, on another source of pairs
+    again = runner.invoke(app, ["train", "--config", str(runs / "trainA2trainB" / "config.json"),
+                                "--pairs", str(csv), "--name", "again", "--max-steps", "1",
+                                "--quiet"])
+    assert again.exit_code == 0, again.output
+    saved = TrainConfig.load(runs / "again" / "config.json")
+    assert saved.pairs == str(csv) and saved.dir_a is None and saved.netG == "unet_64"
+    # options pix2pix does not use are refused, not ignored
+    unused = runner.invoke(app, ["train", str(paired_data / "trainA"),
+                                 str(paired_data / "trainB"), *common, "--lambda-a", "5",
+                                 "--serial"])
+    assert unused.exit_code == 1
+    assert "--lambda-a, --serial: not used by --model pix2pix" in unused.output
     bad = tmp_path / "bad.csv"
     big = tmp_path / "big.png"
     Image.new("RGB", (SIDE * 2, SIDE)).save(big)
@@ -296,8 +311,6 @@ def test_one_direction_export_and_use(learnt, paired_data, tmp_path, monkeypatch
         "AtoB", "pix2pix", "AtoB", True)
     assert info.config["model"] == "pix2pix" and info.config["lambda_L1"] == 100.0
     assert [p.name for p in model.parent.iterdir()] == ["graded-AtoB.onnx"]
-    from cyclegan_cli.errors import ExportError
-
     with pytest.raises(ExportError, match="no BtoA generator"):
         export_run(run_dir, direction="BtoA", out_dir=tmp_path)
     monkeypatch.setenv("CGAN_MODELS", str(model.parent))
@@ -320,9 +333,13 @@ def test_one_direction_export_and_use(learnt, paired_data, tmp_path, monkeypatch
     src = load_rgb(list_images(photos)[0])
     assert psnr(torch_side.translate_array(src), load_model(model).translate_array(src)) > 40
     # cgan eval scores it against the ground truth without --direction's cycle
-    scored = runner.invoke(app, ["eval", "-m", "graded", str(photos), "--target",
-                                 str(paired_data / "testB_true")])
-    assert scored.exit_code == 0, scored.output
+    for how in ("graded", str(run_dir)):  # a name (its export) and the run's checkpoint
+        scored = runner.invoke(app, ["eval", "-m", how, str(photos), "--target",
+                                     str(paired_data / "testB_true"), "--json"])
+        assert scored.exit_code == 0, scored.output
+        assert '"direction": "AtoB"' in scored.output
+    with pytest.raises(ModelError, match="unknown direction 'atob'"):
+        open_translator("graded", "atob")
 
 
 def test_videos_translate_in_the_one_direction(learnt, paired_data, tmp_path) -> None:
@@ -366,3 +383,36 @@ def test_samples_writes_paired_training_data(tmp_path) -> None:
     assert a == b and len(a) == 400
     bad = runner.invoke(app, ["samples", "--pairs", "sepia", str(tmp_path / "q")])
     assert bad.exit_code == 1 and "unknown task 'sepia'; choose from golden_hour" in bad.output
+
+
+def test_samples_help_lists_every_task() -> None:
+    text = " ".join(CliRunner().invoke(app, ["samples", "--help"],
+                                       env={"COLUMNS": "400"}).output.replace("│", "").split())
+    assert all(name in text for name in TASKS), text
+
+
+def test_a_model_without_the_asked_direction(tmp_path, learnt) -> None:
+    """A one-direction file is used in its own direction and refuses the other; a
+    two-direction model with one file installed says to export or pull the other."""
+    import onnx
+
+    from cyclegan_cli.inference.resolve import resolve_model
+    from cyclegan_cli.shipped import weights_dir
+
+    _, one_way = learnt
+    model = onnx.load(str(one_way))
+    for entry in model.metadata_props:
+        if entry.key in ("cyclegan_cli.direction", "cyclegan_cli.directions"):
+            entry.value = "BtoA"
+    onnx.save(model, str(tmp_path / "sharpen-BtoA.onnx"))
+    (tmp_path / "seasons-BtoA.onnx").write_bytes(
+        (weights_dir() / "golden_hour-BtoA.onnx").read_bytes())  # (both directions trained)
+    assert resolve_model("sharpen", None, tmp_path) == (tmp_path / "sharpen-BtoA.onnx", "onnx")
+    with pytest.raises(CganError, match=r"model sharpen translates BtoA only \(sharpen-BtoA.onnx; "
+                                        r"a one-direction model\): leave out --direction"):
+        resolve_model("sharpen", "AtoB", tmp_path)
+    for direction in (None, "AtoB"):
+        with pytest.raises(CganError, match=r"model seasons has no AtoB file \(seasons-AtoB.onnx"
+                                            r"; found .*\): export that direction"):
+            resolve_model("seasons", direction, tmp_path)
+    assert resolve_model("seasons", "BtoA", tmp_path)[0].name == "seasons-BtoA.onnx"

@@ -123,6 +123,12 @@ TASKS: dict[str, Task] = {t.name: t for t in (
 )}
 
 
+# the CycleGAN suite of docs/benchmarks.md (benchmarks/quality.py --suite): the unpaired tasks
+# (soft_focus is the paired benchmark's, benchmarks/paired.py)
+SUITE = ("golden_hour", "white_balance", "channel_mix", "local_contrast", "canvas",
+         "faded_print")
+
+
 def task(name: str) -> Task:
     """The task called ``name`` (ValueError naming the known ones otherwise)."""
     try:

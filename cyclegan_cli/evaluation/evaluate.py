@@ -179,7 +179,7 @@ def evaluate(forward: ArrayTranslator, inputs: Sequence[Path] | Sequence[Pair], 
         try:
             if isinstance(item, Pair):  # (input, ground truth) in one
                 src, goal = item.load()
-                _same_size(item.a, src, goal, item.name)
+                _same_size(item.a, src, goal, f"pair {item.name}")
                 loaded.append((item.name, src, goal))
             else:
                 src = load_rgb(item)
@@ -228,7 +228,7 @@ def evaluate(forward: ArrayTranslator, inputs: Sequence[Path] | Sequence[Pair], 
     elif wants_distances:
         report.notes.append("FID/KID (and FD/KD) need --reference (real images of the output "
                             "domain)")
-    paired = any(g is not None for g in goals)
+    paired = target is not None or any(g is not None for g in goals)
     if backward is None and not paired:
         report.notes.append("no --target and no opposite generator: only distribution "
                             "distances can be measured")
@@ -254,9 +254,10 @@ def _goal(path: Path, src: np.ndarray, truth: dict[str, Path], target: Path | No
 
 
 def _same_size(path: Path, src: np.ndarray, goal: np.ndarray, what: str) -> None:
+    """ImageReadError when an input and its ground truth (``what``) differ in size."""
     if goal.shape != src.shape:
-        raise ImageReadError(path, f"{what}: the ground truth is {goal.shape[1]}x"
-                                   f"{goal.shape[0]}, the input {src.shape[1]}x{src.shape[0]}")
+        raise ImageReadError(path, f"{what} is {goal.shape[1]}x{goal.shape[0]}, the input "
+                                   f"{src.shape[1]}x{src.shape[0]}")
 
 
 def _translate(t: ArrayTranslator, images: list[np.ndarray]) -> list[np.ndarray]:

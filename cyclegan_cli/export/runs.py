@@ -21,8 +21,8 @@ from cyclegan_cli.userdirs import user_models_dir
 Which = Literal["both", "AtoB", "BtoA"]
 SUMMARY_KEYS = ("model", "recipe", "netG", "residual", "colour_branch", "upsample", "ema", "ngf",
                 "norm", "dropout", "gan_mode", "load_size", "crop_size", "preprocess",
-                "lambda_A", "lambda_B", "lambda_identity", "lambda_L1", "direction", "n_epochs",
-                "n_epochs_decay", "batch_size", "seed", "name")
+                "lambda_A", "lambda_B", "lambda_identity", "lambda_L1", "lambda_gan", "direction",
+                "n_epochs", "n_epochs_decay", "batch_size", "seed", "name")
 
 
 def config_summary(cfg: TrainConfig, state: dict[str, Any]) -> dict[str, Any]:

@@ -33,16 +33,24 @@ class ModelEntry:
         return data
 
 
-def read_entry(path: Path) -> ModelEntry:
-    """The entry for one .onnx file (``problem`` set when it is no cyclegan-cli model)."""
+def read_info(path: Path) -> ModelInfo:
+    """A model file's metadata, read without an inference session; ValueError when the file
+    is no ONNX model or has no cyclegan-cli metadata."""
     import onnx
 
+    try:
+        model = onnx.load(str(path), load_external_data=False)
+    except Exception as exc:  # (protobuf's decode errors, truncated files, ...)
+        raise ValueError(f"not an ONNX model ({type(exc).__name__}: {exc})") from exc
+    return ModelInfo.from_props({p.key: p.value for p in model.metadata_props})
+
+
+def read_entry(path: Path) -> ModelEntry:
+    """The entry for one .onnx file (``problem`` set when it is no cyclegan-cli model)."""
     stem = model_name(path)
     size = path.stat().st_size / 1e6
     try:
-        model = onnx.load(str(path), load_external_data=False)
-        props = {p.key: p.value for p in model.metadata_props}
-        info = ModelInfo.from_props(props)
+        info = read_info(path)
     except Exception as exc:  # any unreadable or foreign file is listed with the reason
         reason = str(exc).strip().splitlines()[0][:120] if str(exc).strip() else "unreadable"
         return ModelEntry(stem, path, "?", "?", "?", "?", "?", size, reason)

@@ -69,3 +69,8 @@ class ModelInfo:
         kwargs["size_multiple"] = int(kwargs["size_multiple"])
         kwargs["config"] = json.loads(kwargs.get("config") or "{}")
         return cls(**kwargs)
+
+
+def only_direction(what: str, direction: str, why: str) -> str:
+    """The one line that refuses the other direction of a one-direction model (pix2pix)."""
+    return f"{what} translates {direction} only ({why}): leave out --direction"

@@ -212,9 +212,7 @@ def open_translator(model: str | os.PathLike[str], direction: str | None = None,
     file's own; else AtoB, or a one-direction model's own)."""
     from cyclegan_cli.inference.translator import load_model
 
-    path, found = resolve_model(model, direction, checkpoint=checkpoint)
-    if backend == "torch" and Path(model).is_dir():  # the run's checkpoint, not its export
-        path = Path(model)
+    path, found = resolve_model(model, direction, checkpoint=checkpoint, backend=backend)
     backend = backend or found
     return load_model(path, backend=backend, direction=direction, provider=provider,
                       checkpoint=checkpoint, **options)

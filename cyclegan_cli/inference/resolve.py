@@ -8,8 +8,9 @@ import os
 from pathlib import Path
 
 from cyclegan_cli.config import TrainConfig
-from cyclegan_cli.errors import CganError
-from cyclegan_cli.inference.metadata import DIRECTIONS
+from cyclegan_cli.errors import CganError, ModelError
+from cyclegan_cli.inference.catalog import read_info
+from cyclegan_cli.inference.metadata import DIRECTIONS, only_direction
 from cyclegan_cli.inference.naming import SUFFIX, model_filename, model_name, opposite_file
 from cyclegan_cli.rundir import RunDir
 from cyclegan_cli.shipped import weights_dir
@@ -38,7 +39,8 @@ def model_dirs() -> list[Path]:
 
 def resolve_model(model: str | os.PathLike[str], direction: str | None,
                   weights_dir: str | os.PathLike[str] | None = None,
-                  checkpoint: str | None = None) -> tuple[Path, str]:
+                  checkpoint: str | None = None, backend: str | None = None
+                  ) -> tuple[Path, str]:
     """(path, backend) for ``model`` and ``direction`` (None: AtoB where the model has it,
     else its other direction, for one-direction models such as pix2pix's).
 
@@ -49,46 +51,69 @@ def resolve_model(model: str | os.PathLike[str], direction: str | None,
     - a name: ``<name>-<direction>.onnx`` or ``<name>.onnx`` in ``weights_dir``, or by default
       in each of :func:`model_dirs` (``cgan models`` lists them); a bare file name
       (``name-AtoB.onnx``, no folder) is looked for there too.
+
+    ``backend="torch"`` takes a run directory's checkpoint even where it has an export.
     """
     path = Path(model)
     folders = [Path(weights_dir)] if weights_dir is not None else model_dirs()
+    if direction is not None and direction not in DIRECTIONS:
+        raise ModelError(f"unknown direction {direction!r}; use AtoB or BtoA")
     if path.is_file():
         return path, "onnx"
+    run_checkpoint = checkpoint not in (None, "auto") or backend == "torch"
     if direction is None:
-        direction = _own_direction(path, model, folders, checkpoint)
+        direction = _own_direction(path, model, folders, run_checkpoint)
     try:
-        return _resolve(path, model, direction, folders, checkpoint)
+        return _resolve(path, model, direction, folders, run_checkpoint)
     except CganError:
         other = DIRECTIONS[1 - DIRECTIONS.index(direction)]
-        found, _ = _resolve(path, model, other, folders, checkpoint)  # (or not found at all)
-        raise CganError(f"model {model} translates {other} only (found {found}, no "
-                        f"{model_filename(model_name(str(model)), direction)}): leave out "
-                        "--direction") from None
+        found, _ = _resolve(path, model, other, folders, run_checkpoint)  # (or not found)
+        wanted = model_filename(model_name(str(model)), direction)
+        if _one_way(found):
+            raise CganError(only_direction(f"model {model}", other, f"{found.name}; a "
+                                           "one-direction model")) from None
+        raise CganError(f"model {model} has no {direction} file ({wanted}; found "
+                        f"{found}): export that direction (cgan export RUN --direction "
+                        f"{direction}) or pull it") from None
 
 
 def _own_direction(path: Path, model: str | os.PathLike[str], folders: list[Path],
-                   checkpoint: str | None) -> str:
+                   run_checkpoint: bool) -> str:
     """The direction a model is used in when none is asked for: a one-direction run's own
-    (its config says), else AtoB where the model has it, else BtoA."""
+    (its config says) or file's own (its metadata says), else AtoB."""
     run = RunDir(path)
     if path.is_dir() and run.is_run():
         cfg = TrainConfig.load(run.config)
         return cfg.direction if cfg.paired else "AtoB"
     try:
-        _resolve(path, model, "AtoB", folders, checkpoint)
+        _resolve(path, model, "AtoB", folders, run_checkpoint)
     except CganError:
-        return "BtoA"
+        try:
+            found, _ = _resolve(path, model, "BtoA", folders, run_checkpoint)
+        except CganError:
+            return "AtoB"  # (not found either way: said for AtoB)
+        return "BtoA" if _one_way(found) else "AtoB"
     return "AtoB"
 
 
+def _one_way(path: Path) -> bool:
+    """Whether a model file's metadata says it has one direction only (pix2pix)."""
+    try:
+        return read_info(path).one_way
+    except ValueError:  # no cyclegan-cli metadata, or not a model: nothing says so
+        return False
+
+
 def _resolve(path: Path, model: str | os.PathLike[str], direction: str, folders: list[Path],
-             checkpoint: str | None) -> tuple[Path, str]:
+             run_checkpoint: bool) -> tuple[Path, str]:
+    """:func:`resolve_model` for one direction (``run_checkpoint``: a run directory's
+    checkpoint even where it has an export)."""
     if path.is_dir():
         run = RunDir(path)
         if not run.is_run():
             raise CganError(f"{path} is a folder but not a run directory (no "
                             f"{run.config.name})")
-        if checkpoint not in (None, "auto"):
+        if run_checkpoint:
             return path, "torch"
         exported = model_filename(path.name, direction)
         for candidate in [path / exported, *(f / exported for f in folders)]:

@@ -14,7 +14,7 @@ import numpy as np
 
 from cyclegan_cli.cpu import resolve_threads
 from cyclegan_cli.errors import ModelError
-from cyclegan_cli.inference.metadata import DIRECTIONS, ModelInfo
+from cyclegan_cli.inference.metadata import DIRECTIONS, ModelInfo, only_direction
 from cyclegan_cli.rundir import RunDir
 
 
@@ -122,9 +122,9 @@ def load_run(run_dir: Path, direction: str | None = None, device: str | None = N
     exports = list(exported_generators(state))
     direction = direction or ("AtoB" if "AtoB" in exports else exports[0])
     if direction not in exports:
-        raise ModelError(f"{run_dir} translates {' and '.join(exports)} only (its "
-                         f"{state.get('config', {}).get('model', 'cyclegan')} model has one "
-                         "direction): leave out --direction")
+        family = state.get("config", {}).get("model", "cyclegan")
+        raise ModelError(only_direction(f"run {run_dir}", " and ".join(exports),
+                                        f"a one-direction {family} model"))
     net, cfg = generator_from_state(state, direction, dev, where=str(run.path))
     info = run_info(cfg, direction, str(chosen), exports)
     return torch_runner(net, dev), info, TorchNormStats(net, dev)

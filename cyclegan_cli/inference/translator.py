@@ -33,7 +33,7 @@ from cyclegan_cli.inference.limits import (
     check_tile,
     stats_pixels,
 )
-from cyclegan_cli.inference.metadata import DIRECTIONS, OUTPUT_NAME, ModelInfo
+from cyclegan_cli.inference.metadata import DIRECTIONS, OUTPUT_NAME, ModelInfo, only_direction
 from cyclegan_cli.inference.norm_stats import NormStats, OnnxNormStats, Stats
 from cyclegan_cli.inference.tiling import Progress, translate_tiled
 
@@ -214,9 +214,9 @@ def check_direction(info: ModelInfo, direction: str | None, source: str) -> None
     if direction not in DIRECTIONS:
         raise ModelError(f"unknown direction {direction!r}; use AtoB or BtoA")
     if direction != info.direction and info.one_way:
-        raise ModelError(f"model {source} translates {info.direction} only ({info.domain_from}"
-                         f"→{info.domain_to}; a one-direction {info.family or 'trained'} model)"
-                         ": leave out --direction")
+        raise ModelError(only_direction(
+            f"model {source}", info.direction, f"{info.domain_from}→{info.domain_to}; a "
+            f"one-direction {info.family or 'trained'} model"))
     if direction != info.direction:
         raise ModelError(f"model {source} translates {info.direction} ({info.domain_from}→"
                          f"{info.domain_to}); you asked for {direction}")

@@ -98,7 +98,8 @@ def _default_name(cfg: TrainConfig) -> str:
 
 
 def _training_pairs(cfg: TrainConfig) -> list[Pair]:
-    """A paired run's training pairs, checked (sizes from the headers): DataError first."""
+    """A paired run's training pairs (DataError for a partner missing, a bad CSV, a
+    layout not found); :func:`check_pairs` checks their sizes."""
     pairs = find_pairs(cfg.dir_a, cfg.dir_b, cfg.dataroot, cfg.pairs, direction=cfg.direction)
     if cfg.max_dataset_size > 0:
         pairs = pairs[:cfg.max_dataset_size]

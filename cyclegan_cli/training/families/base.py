@@ -1,4 +1,4 @@
-"""The model-family interface: what one kind of model (CycleGAN, later pix2pix and CUT) owns,
+"""The model-family interface: what one kind of model (CycleGAN, pix2pix, later CUT) owns,
 and the only way the training loop, checkpoints, evaluation, resume, DDP, the speed plan and
 export reach it.
 
@@ -102,7 +102,7 @@ class Family(ABC):
         """Every optimiser's rate = its initial rate × ``factor`` (a schedule fitted into
         ``--max-steps`` sets it before each step; see :func:`~cyclegan_cli.training.schedule.
         fitted_lr_factor`)."""
-        for opt in vars(self).values():
+        for opt in self._optimisers().values():
             if isinstance(opt, torch.optim.Optimizer):
                 for group in opt.param_groups:
                     group["lr"] = group.get("initial_lr", self.cfg.lr) * factor

@@ -61,7 +61,7 @@ class Pix2Pix(Family):
     """The reference pix2pix training step, with the speed plan's levers."""
 
     name = "pix2pix"
-    exports = {"AtoB": "G"}
+    exports = {"AtoB": "G"}  # (an instance exports its own: --direction, G_ema with --ema)
     sample_columns = ("input", "output", "target")
 
     @classmethod
