@@ -281,10 +281,10 @@ def test_every_layout_trains_from_the_command_line(paired_data, tmp_path) -> Non
 
 @pytest.fixture(scope="module")
 def learnt(paired_data, tmp_path_factory) -> tuple[Path, Path]:
-    """A tiny pix2pix run (the reference U-Net, batch norm, dropout; 300 steps at a higher
+    """A tiny pix2pix run (the reference U-Net, batch norm, dropout; 400 steps at a higher
     rate than the reference's, for a CPU test) and its exported model."""
     tmp = tmp_path_factory.mktemp("learnt")
-    cfg = run_config(paired_data, tmp / "runs", ngf=16, lr=1e-3, max_steps=300, n_epochs=15,
+    cfg = run_config(paired_data, tmp / "runs", ngf=16, lr=1e-3, max_steps=400, n_epochs=20,
                      n_epochs_decay=5, log_every=50, save_every=100, eval_every=100,
                      eval_a=str(paired_data / "testA"),
                      eval_target=str(paired_data / "testB_true"), name="graded")
@@ -300,7 +300,7 @@ def test_a_tiny_run_beats_the_identity(learnt, paired_data) -> None:
     for f in list_images(paired_data / "testA"):
         src, truth = load_rgb(f), load_rgb(paired_data / "testB_true" / f.name)
         gains.append(psnr(translator.translate_array(src), truth) - psnr(src, truth))
-    assert np.mean(gains) > 1.0, gains
+    assert np.mean(gains) > 1.0 and min(gains) > -0.5, gains  # (here: +2.4 dB, all above)
     assert RunDir(run_dir).best.is_file()  # --eval-every found a checkpoint above the input
 
 
@@ -416,3 +416,17 @@ def test_a_model_without_the_asked_direction(tmp_path, learnt) -> None:
                                             r"; found .*\): export that direction"):
             resolve_model("seasons", direction, tmp_path)
     assert resolve_model("seasons", "BtoA", tmp_path)[0].name == "seasons-BtoA.onnx"
+
+
+@pytest.mark.slow
+def test_compiled_step_equals_eager() -> None:
+    """torch.compile of G and D (inductor; about 2 minutes on 2 CPU cores)."""
+    cfg = small(norm="instance", dropout=False)
+    results, trainers = [], []
+    for plan in (SpeedPlan("default", False, False, True), SpeedPlan.plain()):
+        torch.manual_seed(0)
+        trainers.append(Trainer(cfg, CPU, "fp32", speed=plan))
+        a, b = pair_batch(2)
+        results.append(torch.stack([trainers[-1].train_step(a, b) for _ in range(3)]))
+    assert trainers[0].speed.compile == "default"  # compiled, not fallen back to eager
+    torch.testing.assert_close(results[0], results[1], rtol=5e-3, atol=2e-3)
