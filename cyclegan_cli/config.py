@@ -18,7 +18,7 @@ from typing import Any, Literal, Union, get_args, get_origin, get_type_hints
 
 from cyclegan_cli.errors import CganError
 
-ModelFamily = Literal["cyclegan", "pix2pix"]  # the names of training.families.FAMILIES
+ModelFamily = Literal["cyclegan", "pix2pix", "cut", "fastcut"]  # training.families.FAMILIES
 Direction = Literal["AtoB", "BtoA"]
 Preprocess = Literal["resize_and_crop", "crop", "scale_width", "scale_width_and_crop", "none"]
 GeneratorName = Literal["resnet_9blocks", "resnet_6blocks", "unet_256", "unet_128", "unet_64"]
@@ -55,25 +55,38 @@ RECIPE_FIELDS = tuple(RECIPES["standard"])  # the fields a recipe sets
 
 # What each model family (--model) sets where its reference differs; a field given explicitly
 # wins. pix2pix: U-Net with dropout, batch norm, the non-saturating GAN loss, no image pool
-# (Isola et al. 2017 and the reference code's defaults).
+# (Isola et al. 2017 and the reference code's defaults). CUT and FastCUT: no pool, PatchNCE
+# weight 1 with the identity NCE loss (CUT) or weight 10 with flip equivariance and 150 + 50
+# epochs (FastCUT) (Park et al. 2020 and the reference code's defaults).
+_CUT = {"netG": "resnet_9blocks", "norm": "instance", "dropout": False, "gan_mode": "lsgan",
+        "pool_size": 0, "n_epochs": 100, "n_epochs_decay": 100, "lambda_nce": 1.0,
+        "nce_idt": True, "flip_equivariance": False}
 FAMILY_DEFAULTS: dict[str, dict[str, Any]] = {
-    "cyclegan": {"netG": "resnet_9blocks", "norm": "instance", "dropout": False,
-                 "gan_mode": "lsgan", "pool_size": 50},
-    "pix2pix": {"netG": "unet_256", "norm": "batch", "dropout": True, "gan_mode": "vanilla",
-                "pool_size": 0},
+    "cyclegan": _CUT | {"pool_size": 50},
+    "pix2pix": _CUT | {"netG": "unet_256", "norm": "batch", "dropout": True,
+                       "gan_mode": "vanilla"},
+    "cut": _CUT,
+    "fastcut": _CUT | {"lambda_nce": 10.0, "nce_idt": False, "flip_equivariance": True,
+                       "n_epochs": 150, "n_epochs_decay": 50},
 }
 FAMILY_FIELDS = tuple(FAMILY_DEFAULTS["cyclegan"])  # the fields a family sets
 PAIRED_MODELS = frozenset({"pix2pix"})  # families that train on pairs, in one direction
+CUT_MODELS = frozenset({"cut", "fastcut"})  # one generator, PatchNCE, unpaired
+_NCE = ("lambda_nce", "nce_idt", "flip_equivariance", "nce_patches", "nce_temperature")
 # options a family does not use: given on the command line for it, they are refused
 FAMILY_IGNORES: dict[str, tuple[str, ...]] = {
-    "cyclegan": ("lambda_L1", "lambda_gan"),
-    "pix2pix": ("lambda_A", "lambda_B", "lambda_identity", "serial_batches"),
+    "cyclegan": ("lambda_L1", "lambda_gan", *_NCE),
+    "pix2pix": ("lambda_A", "lambda_B", "lambda_identity", "serial_batches", *_NCE),
+    "cut": ("lambda_A", "lambda_B", "lambda_identity", "lambda_L1"),
+    "fastcut": ("lambda_A", "lambda_B", "lambda_identity", "lambda_L1"),
 }
 
 
 def family_default_help(name: str) -> str:
-    """" Default: X for cyclegan, Y for pix2pix." for a field a family sets."""
-    values = ", ".join(f"{_shown(v[name])} for {family}" for family, v in FAMILY_DEFAULTS.items())
+    """" Default: X for cyclegan, Y for pix2pix." for a field a family sets (the families
+    that use it)."""
+    values = ", ".join(f"{_shown(v[name])} for {family}" for family, v in FAMILY_DEFAULTS.items()
+                       if name not in FAMILY_IGNORES[family])
     return f" Default: {values}."
 
 
@@ -170,9 +183,11 @@ class TrainConfig:
     # -- model -------------------------------------------------------------------------------
     model: ModelFamily = opt(
         "cyclegan", "Model family: cyclegan (two generators and two discriminators, unpaired "
-        "data, both directions) or pix2pix (one generator and a conditional discriminator, "
+        "data, both directions), pix2pix (one generator and a conditional discriminator, "
         "paired data: A/ B/ with matching file names, --dataroot of side-by-side images or "
-        "--pairs CSV; one direction).", MODEL)
+        "--pairs CSV; one direction), cut (one generator, a contrastive PatchNCE loss in place "
+        "of the cycle, unpaired, A→B) or fastcut (CUT with flip equivariance, no identity "
+        "loss: quicker).", MODEL)
     netG: GeneratorName | None = opt(
         None, "Generator architecture: resnet_9blocks, resnet_6blocks, or a U-Net whose crops "
         "are multiples of its number (unet_256, unet_128, unet_64 for small crops).", MODEL,
@@ -239,9 +254,21 @@ class TrainConfig:
         None, "History of generated images shown to the discriminators (0 = off).", LOSS)
     lambda_L1: float = opt(100.0, "pix2pix: weight of the L1 loss between output and target "
                            "(cyclegan does not use it).", LOSS, flag="lambda-l1")
-    lambda_gan: float = opt(1.0, "pix2pix: weight of the generator's adversarial loss (0: the "
-                            "L1 loss alone, a plain regression; cyclegan does not use it).",
-                            LOSS)
+    lambda_gan: float = opt(1.0, "pix2pix and CUT: weight of the generator's adversarial loss "
+                            "(pix2pix with 0: the L1 loss alone, a plain regression; cyclegan "
+                            "does not use it).", LOSS)
+    lambda_nce: float | None = opt(
+        None, "CUT: weight of the PatchNCE loss (each output patch should be told apart from "
+        "the input's other patches by its own input patch).", LOSS)
+    nce_idt: bool | None = opt(
+        None, "CUT: also the PatchNCE loss of G(B) against B (the identity NCE loss; keeps the "
+        "generator from changing what needs no change).", LOSS)
+    flip_equivariance: bool | None = opt(
+        None, "CUT: flip half of the inputs and ask for the same features, flipped back (the "
+        "regulariser FastCUT uses in place of the identity NCE loss).", LOSS)
+    nce_patches: int = opt(256, "CUT: patches sampled per tapped layer and image for "
+                           "PatchNCE.", LOSS)
+    nce_temperature: float = opt(0.07, "CUT: temperature of PatchNCE's softmax.", LOSS)
     label_smoothing: float = opt(
         0.0, "One-sided label smoothing: real targets become 1 - this value.", LOSS
     )
@@ -258,9 +285,10 @@ class TrainConfig:
         "--n-epochs-decay), step, cosine, constant.",
         OPTIM,
     )
-    n_epochs: int = opt(100, "Epochs at the initial learning rate.", OPTIM, resumable=True)
-    n_epochs_decay: int = opt(100, "Epochs of learning-rate decay after --n-epochs.", OPTIM,
-                              resumable=True)
+    n_epochs: int | None = opt(None, "Epochs at the initial learning rate.", OPTIM,
+                               resumable=True)
+    n_epochs_decay: int | None = opt(None, "Epochs of learning-rate decay after --n-epochs.",
+                                     OPTIM, resumable=True)
     lr_decay_iters: int = opt(50, "Step policy: multiply the rate by 0.1 every this many epochs.",
                               OPTIM)
     max_steps: int = opt(0, "Stop after this many steps in total (0 = run all epochs).", OPTIM,
@@ -351,8 +379,16 @@ class TrainConfig:
              and self.lambda_L1 >= 0 and self.lambda_gan >= 0, "loss weights must be >= 0"),
             (self.paired or not self.pairs, f"--pairs is for paired training (--model "
              f"{'/'.join(sorted(PAIRED_MODELS))}); {self.model} trains on two unpaired folders"),
-            (self.paired or self.direction == "AtoB", f"--direction is for one-direction "
-             f"models (--model {'/'.join(sorted(PAIRED_MODELS))}); {self.model} trains both"),
+            (self.paired or self.direction == "AtoB", f"--direction is for paired training "
+             f"(--model {'/'.join(sorted(PAIRED_MODELS))}); "
+             + ("CUT learns A→B: give the folders the other way round" if self.model in
+                CUT_MODELS else f"{self.model} trains both directions")),
+            (self.model not in CUT_MODELS or self.netG.startswith("resnet"),
+             f"--model {self.model} needs a ResNet generator (its encoder layers are tapped "
+             f"for PatchNCE), not {self.netG}"),
+            (self.nce_patches >= 1 and self.nce_temperature > 0 and self.lambda_nce >= 0,
+             "--nce-patches must be at least 1, --nce-temperature above 0 and --lambda-nce "
+             ">= 0"),
             (self.pool_size >= 0, "--pool-size must be >= 0"),
             (0 <= self.label_smoothing < 1, "--label-smoothing must be in [0, 1)"),
             (self.lr > 0, "--lr must be > 0"),

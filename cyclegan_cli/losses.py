@@ -1,4 +1,5 @@
-"""CycleGAN losses as plain functions: adversarial (five modes), gradient penalty, cycle, identity.
+"""Losses as plain functions: adversarial (five modes), gradient penalty, cycle, identity, and
+CUT's PatchNCE.
 
 Discriminators return raw scores (logits); each adversarial mode interprets them its own way:
 
@@ -112,3 +113,23 @@ def cycle_loss(reconstructed: Tensor, original: Tensor, weight: float) -> Tensor
 def identity_loss(same: Tensor, original: Tensor, weight: float) -> Tensor:
     """Identity: ``weight * mean|G(y) - y|`` where ``G`` maps into y's domain."""
     return weight * F.l1_loss(same.float(), original.float())
+
+
+def patch_nce_loss(query: Tensor, key: Tensor, batch: int, temperature: float = 0.07) -> Tensor:
+    """PatchNCE (Park et al. 2020), averaged over the patches: each query (a patch of the
+    output, N*P x D unit vectors, P patches of each of the ``batch`` images) should pick its
+    key (the input's patch at the same position) out of the P - 1 other patches of the same
+    image (the negatives), by a softmax over similarities / ``temperature``. Keys carry no
+    gradient. A query's similarity to its own key is left out of the negatives (set to
+    -10 before the temperature, as the reference does)."""
+    query, key = query.float(), key.detach().float()
+    dim = query.shape[1]
+    positive = (query * key).sum(dim=1, keepdim=True)
+    q, k = query.view(batch, -1, dim), key.view(batch, -1, dim)
+    patches = q.shape[1]
+    negative = torch.bmm(q, k.transpose(1, 2))
+    own = torch.eye(patches, dtype=torch.bool, device=query.device)[None]
+    negative = negative.masked_fill(own, -10.0).view(-1, patches)
+    logits = torch.cat([positive, negative], dim=1) / temperature
+    return F.cross_entropy(logits, torch.zeros(len(logits), dtype=torch.long,
+                                               device=query.device))

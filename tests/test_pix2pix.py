@@ -96,7 +96,7 @@ def test_help_says_which_defaults_differ() -> None:
 
 @pytest.mark.parametrize("changes, message", [
     ({"model": "cyclegan", "pairs": "x.csv"}, "--pairs is for paired training"),
-    ({"model": "cyclegan", "direction": "BtoA"}, "--direction is for one-direction models"),
+    ({"model": "cyclegan", "direction": "BtoA"}, "--direction is for paired training"),
     ({"eval_every": 5}, "--eval-every needs --eval-a"),
     ({"eval_every": 5, "eval_a": "held_out/"}, "--eval-a needs --eval-target for a paired"),
     ({"lambda_L1": -1.0}, "loss weights must be >= 0"),

@@ -19,6 +19,7 @@ from .generators import (
     UnetSkipConnectionBlock,
 )
 from .layers import INIT_TYPES, NORMS, init_weights, norm_layer, uses_bias
+from .projector import PatchProjector, tapped_channels
 
 __all__ = [
     "DISCRIMINATORS",
@@ -28,6 +29,7 @@ __all__ = [
     "RESIDUAL_GENERATORS",
     "UPSAMPLING",
     "NLayerDiscriminator",
+    "PatchProjector",
     "PixelDiscriminator",
     "ResnetBlock",
     "ResnetGenerator",
@@ -38,6 +40,7 @@ __all__ = [
     "count_parameters",
     "generator_size_multiple",
     "init_weights",
+    "tapped_channels",
     "norm_layer",
     "uses_bias",
 ]

@@ -147,6 +147,26 @@ class ResnetGenerator(nn.Module):
             model.append(nn.Tanh())
         self.model = nn.Sequential(*model)
 
+    # Layers whose outputs CUT's contrastive loss compares (indices into ``model``), after
+    # the reference CUT's five: the (padded) input, the two downsampling convolutions, and
+    # the first and fifth residual blocks.
+    NCE_LAYERS = (0, 4, 7, 10, 14)
+
+    def encode(self, x: torch.Tensor, layers: tuple[int, ...] = NCE_LAYERS
+               ) -> list[torch.Tensor]:
+        """The outputs of ``model``'s layers ``layers`` for input ``x`` (in that order; the
+        rest of the network is not run)."""
+        if not layers or max(layers) >= len(self.model):
+            raise ValueError(f"layers must be indices below {len(self.model)}, not {layers}")
+        found, last = [], max(layers)
+        for index, layer in enumerate(self.model):
+            x = layer(x)
+            if index in layers:
+                found.append(x)
+            if index == last:
+                break
+        return found
+
     def zero_residual(self) -> None:
         """Zero the last convolution of a residual generator, so that it starts as identity."""
         if self.residual:

@@ -36,7 +36,7 @@ CAPTION_KEY = "Description"  # PNG text of a sample grid: its columns, left to r
 STEP_KEY = "cyclegan-cli:step"  # PNG text of a sample grid: the training step it shows
 COLUMN_SEPARATOR = " | "
 FAMILIES = {"D": "discriminators", "G": "generators, adversarial", "cycle": "cycle consistency",
-            "idt": "identity", "L1": "L1 to the target (pix2pix)"}
+            "idt": "identity", "L1": "L1 to the target (pix2pix)", "NCE": "PatchNCE (CUT)"}
 
 STYLE = """
 body{font:15px/1.45 system-ui,sans-serif;margin:0 auto;max-width:980px;padding:12px;color:#222}

@@ -6,10 +6,12 @@ from __future__ import annotations
 from typing import Any
 
 from cyclegan_cli.training.families.base import Family
+from cyclegan_cli.training.families.cut import CUT, FastCUT
 from cyclegan_cli.training.families.cyclegan import CycleGAN
 from cyclegan_cli.training.families.pix2pix import Pix2Pix
 
-FAMILIES: dict[str, type[Family]] = {family.name: family for family in (CycleGAN, Pix2Pix)}
+FAMILIES: dict[str, type[Family]] = {
+    family.name: family for family in (CycleGAN, Pix2Pix, CUT, FastCUT)}
 
 
 def build_family(cfg: Any, *args: Any, **kwargs: Any) -> Family:
@@ -17,4 +19,4 @@ def build_family(cfg: Any, *args: Any, **kwargs: Any) -> Family:
     return FAMILIES[cfg.model](cfg, *args, **kwargs)
 
 
-__all__ = ["FAMILIES", "CycleGAN", "Family", "Pix2Pix", "build_family"]
+__all__ = ["CUT", "FAMILIES", "CycleGAN", "Family", "FastCUT", "Pix2Pix", "build_family"]
