@@ -209,7 +209,7 @@ def test_a_fixed_option_changed_on_resume_is_named_by_its_flag() -> None:
     ({"batch_size": 2.5}, "--batch-size must be a whole number, not 2.5"),
     ({"flip": "yes"}, "--flip must be true or false, not 'yes'"),
     ({"batch_size": True}, "--batch-size must be a whole number, not True"),
-    ({"model": "cut"}, "--model must be one of cyclegan, pix2pix, not 'cut'"),
+    ({"model": "unit"}, "--model must be one of cyclegan, pix2pix, cut, fastcut, not 'unit'"),
     ({"runs_dir": None}, "--runs-dir needs a value"),
 ])
 def test_validate_checks_types_and_choices(changes, message) -> None:

@@ -254,3 +254,28 @@ def test_one_direction_export_and_use(learnt, tmp_path) -> None:
     src = load_rgb(list_images(data / "testA")[0])
     torch_out = load_rgb(tmp_path / "out" / list_images(data / "testA")[0].name)
     assert psnr(load_model(model).translate_array(src), torch_out) > 40  # ONNX = torch
+
+
+def test_bf16_autocast_trains() -> None:
+    from cyclegan_cli.training.trainer import Trainer
+
+    t = Trainer(small(model="fastcut", nce_patches=16), CPU, "bf16", speed=SpeedPlan.plain())
+    a, b = torch.rand(1, 3, 32, 32) * 2 - 1, torch.rand(1, 3, 32, 32) * 2 - 1
+    assert torch.isfinite(torch.stack([t.train_step(a, b) for _ in range(2)])).all()
+
+
+@pytest.mark.slow
+def test_compiled_step_equals_eager() -> None:
+    """torch.compile of G with its PatchNCE work, and of D (inductor; about a minute)."""
+    from cyclegan_cli.training.trainer import Trainer
+
+    cfg = small(nce_patches=16)
+    results, trainers = [], []
+    for plan in (SpeedPlan("default", False, False, True), SpeedPlan.plain()):
+        torch.manual_seed(0)
+        trainers.append(Trainer(cfg, CPU, "fp32", speed=plan))
+        a, b = (torch.rand(2, 3, 32, 32, generator=torch.Generator().manual_seed(i)) * 2 - 1
+                for i in (1, 2))
+        results.append(torch.stack([trainers[-1].train_step(a, b) for _ in range(3)]))
+    assert trainers[0].speed.compile == "default"  # compiled, not fallen back to eager
+    torch.testing.assert_close(results[0], results[1], rtol=5e-3, atol=2e-3)
