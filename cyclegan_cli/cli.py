@@ -41,8 +41,8 @@ from cyclegan_cli.text import literal, printable
 
 app = typer.Typer(
     name="cgan",
-    help="Image-to-image translation with CycleGAN (unpaired) and pix2pix (paired): train, "
-    "export and translate.",
+    help="Image-to-image translation with CycleGAN and CUT (unpaired) and pix2pix (paired): "
+    "train, export and translate.",
     no_args_is_help=True,
     add_completion=False,
     rich_markup_mode="rich",
@@ -128,7 +128,7 @@ def main_options(
         "(default 179, or $CGAN_MAX_MEGAPIXELS): larger files are refused from their header "
         "as possible decompression bombs.", show_default=False)] = None,
 ) -> None:
-    """Image-to-image translation with CycleGAN (unpaired) and pix2pix (paired)."""
+    """Image-to-image translation with CycleGAN and CUT (unpaired) and pix2pix (paired)."""
     _state["debug"] = debug
     if max_megapixels is not None:
         from cyclegan_cli.data.images import MEGAPIXELS_ENV
@@ -180,7 +180,8 @@ def _train(
         result = train(resume=resume, overrides=given, console=out, quiet=quiet)
     else:
         base = TrainConfig.load(config) if config else TrainConfig()
-        cfg_values = derive_recipe_fields(base.to_dict(), set(given), saved=bool(config)) | given
+        cfg_values = derive_recipe_fields(base.to_dict(), set(given), saved=bool(config),
+                                          model=given.get("model")) | given
         model = cfg_values.get("model")
         unused = [n for n in FAMILY_IGNORES.get(model, ()) if n in given]
         if unused:
@@ -262,7 +263,8 @@ def _build_train_command() -> Callable[..., None]:
     train_command.__signature__ = inspect.Signature(params)  # type: ignore[attr-defined]
     train_command.__annotations__ = {p.name: p.annotation for p in params}
     train_command.__doc__ = (
-        "Train CycleGAN on two folders of unpaired images, or pix2pix on pairs.\n\n"
+        "Train CycleGAN (or CUT, FastCUT) on two folders of unpaired images, or pix2pix on "
+        "pairs.\n\n"
         "[bold]cgan train photos/ paintings/[/] trains G: A→B and F: B→A and writes the run to "
         "runs/NAME/ (config.json, losses.csv, samples/, checkpoints/). Ctrl-C saves a "
         "checkpoint; [bold]cgan train --resume runs/NAME[/] continues exactly where it stopped."

@@ -55,16 +55,20 @@ RECIPE_FIELDS = tuple(RECIPES["standard"])  # the fields a recipe sets
 
 # What each model family (--model) sets where its reference differs; a field given explicitly
 # wins. pix2pix: U-Net with dropout, batch norm, the non-saturating GAN loss, no image pool
-# (Isola et al. 2017 and the reference code's defaults). CUT and FastCUT: no pool, PatchNCE
-# weight 1 with the identity NCE loss (CUT) or weight 10 with flip equivariance and 150 + 50
-# epochs (FastCUT) (Park et al. 2020 and the reference code's defaults).
-_CUT = {"netG": "resnet_9blocks", "norm": "instance", "dropout": False, "gan_mode": "lsgan",
-        "pool_size": 0, "n_epochs": 100, "n_epochs_decay": 100, "lambda_nce": 1.0,
-        "nce_idt": True, "flip_equivariance": False}
+# (Isola et al. 2017 and the reference code's defaults). CUT and FastCUT: Xavier
+# initialisation, PatchNCE weight 1 with the identity NCE loss and 200 + 200 epochs (CUT) or
+# weight 10 with flip equivariance and 150 + 50 epochs (FastCUT) (Park et al. 2020 and the
+# reference code's defaults; no image pool, which they do not use).
+_CYCLEGAN = {"netG": "resnet_9blocks", "norm": "instance", "dropout": False,
+             "gan_mode": "lsgan", "pool_size": 50, "init_type": "normal", "n_epochs": 100,
+             "n_epochs_decay": 100, "lambda_nce": 1.0, "nce_idt": True,
+             "flip_equivariance": False}
+_CUT = _CYCLEGAN | {"pool_size": 0, "init_type": "xavier", "n_epochs": 200,
+                    "n_epochs_decay": 200}
 FAMILY_DEFAULTS: dict[str, dict[str, Any]] = {
-    "cyclegan": _CUT | {"pool_size": 50},
-    "pix2pix": _CUT | {"netG": "unet_256", "norm": "batch", "dropout": True,
-                       "gan_mode": "vanilla"},
+    "cyclegan": _CYCLEGAN,
+    "pix2pix": _CYCLEGAN | {"netG": "unet_256", "norm": "batch", "dropout": True,
+                            "gan_mode": "vanilla", "pool_size": 0},
     "cut": _CUT,
     "fastcut": _CUT | {"lambda_nce": 10.0, "nce_idt": False, "flip_equivariance": True,
                        "n_epochs": 150, "n_epochs_decay": 50},
@@ -77,8 +81,8 @@ _NCE = ("lambda_nce", "nce_idt", "flip_equivariance", "nce_patches", "nce_temper
 FAMILY_IGNORES: dict[str, tuple[str, ...]] = {
     "cyclegan": ("lambda_L1", "lambda_gan", *_NCE),
     "pix2pix": ("lambda_A", "lambda_B", "lambda_identity", "serial_batches", *_NCE),
-    "cut": ("lambda_A", "lambda_B", "lambda_identity", "lambda_L1"),
-    "fastcut": ("lambda_A", "lambda_B", "lambda_identity", "lambda_L1"),
+    "cut": ("lambda_A", "lambda_B", "lambda_identity", "lambda_L1", "pool_size"),
+    "fastcut": ("lambda_A", "lambda_B", "lambda_identity", "lambda_L1", "pool_size"),
 }
 
 
@@ -107,13 +111,15 @@ def recipe_values(recipe: str, net_g: str) -> dict[str, Any]:
 
 
 def derive_recipe_fields(values: dict[str, Any], given: set[str] | frozenset[str],
-                         saved: bool = False) -> dict[str, Any]:
+                         saved: bool = False, model: str | None = None) -> dict[str, Any]:
     """Values for a new run with the recipe's and the family's fields that were not given
     set to None, so that they follow ``--model``, ``--recipe`` and ``--net-g``. A saved config
-    (``saved``) keeps its own values unless one of those three is given."""
-    if saved and not given & {"recipe", "netG", "model"}:
+    (``saved``) keeps its own values unless one of those three is given; its family's fields
+    only change when ``--model`` names another family (``model``)."""
+    new_family = "model" in given and model != values.get("model")
+    if saved and not given & {"recipe", "netG"} and not new_family:
         return dict(values)
-    derived = FAMILY_FIELDS + RECIPE_FIELDS if not saved or "model" in given else RECIPE_FIELDS
+    derived = FAMILY_FIELDS + RECIPE_FIELDS if not saved or new_family else RECIPE_FIELDS
     return values | {k: None for k in derived if k not in given}
 
 
@@ -202,7 +208,7 @@ class TrainConfig:
     ndf: int = opt(64, "Filters in the discriminators' first conv layer.", MODEL)
     n_layers_D: int = opt(3, "Conv layers of the n_layers discriminator.", MODEL)
     norm: Norm | None = opt(None, "Normalisation layers.", MODEL)
-    init_type: InitType = opt("normal", "Weight initialisation.", MODEL)
+    init_type: InitType | None = opt(None, "Weight initialisation.", MODEL)
     init_gain: float = opt(0.02, "Scale of the weight initialisation.", MODEL)
     dropout: bool | None = opt(None, "Dropout (0.5) in the generators (pix2pix: its only "
                                "noise source; it stays on during training only).", MODEL)

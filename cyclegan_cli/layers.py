@@ -12,8 +12,8 @@ LAYERS: tuple[tuple[str, tuple[str, ...], str], ...] = (
      "errors, atomic writes, typed config, CPU threads, shipped files, names, progress, "
      "downloads"),
     ("data", ("data",), "reading images, preprocessing, the training dataset, sample photos"),
-    ("models", ("models",), "generators and discriminators, by name"),
-    ("losses", ("losses",), "adversarial, cycle and identity losses, gradient penalty"),
+    ("models", ("models",), "generators and discriminators, by name; CUT's projector"),
+    ("losses", ("losses",), "adversarial, cycle and identity losses, penalty, PatchNCE"),
     ("rundir", ("rundir",), "a run's files: layout, loss log, checkpoints, its generators"),
     ("inference", ("inference",), "the torch-free core: model files, translation, video"),
     ("evaluation", ("evaluation",), "PSNR/SSIM, cycle, colour and FID/KID scores, sheets"),

@@ -122,8 +122,8 @@ def test_families_and_their_defaults() -> None:
     assert FAMILIES["cut"] is CUT and FAMILIES["fastcut"] is FastCUT
     cut, fast = TrainConfig(model="cut"), TrainConfig(model="fastcut")
     assert (cut.lambda_nce, cut.nce_idt, cut.flip_equivariance, cut.gan_mode, cut.pool_size,
-            cut.nce_patches, cut.nce_temperature, cut.n_epochs, cut.n_epochs_decay) == (
-        1.0, True, False, "lsgan", 0, 256, 0.07, 100, 100)
+            cut.nce_patches, cut.nce_temperature, cut.n_epochs, cut.n_epochs_decay,
+            cut.init_type) == (1.0, True, False, "lsgan", 0, 256, 0.07, 200, 200, "xavier")
     assert (fast.lambda_nce, fast.nce_idt, fast.flip_equivariance, fast.n_epochs,
             fast.n_epochs_decay) == (10.0, False, True, 150, 50)
     assert TrainConfig().n_epochs == 100 and TrainConfig().pool_size == 50
@@ -171,12 +171,13 @@ def test_fastcut_flips_half_of_its_steps_and_cut_none(monkeypatch) -> None:
 
     monkeypatch.setattr(GeneratorWithNCE, "forward", spy)
     a, b = torch.rand(1, 3, 32, 32) * 2 - 1, torch.rand(1, 3, 32, 32) * 2 - 1
+    torch.manual_seed(0)
     for model, cls in (("fastcut", FastCUT), ("cut", CUT)):
         family = cls(small(model=model, ngf=2, ndf=2, nce_patches=8), CPU, Amp(CPU),
                      SpeedPlan.plain())
-        for _ in range(40):
+        for _ in range(20):
             family.step(a, b)
-    assert 10 <= sum(seen["fastcut"]) <= 30 and not any(seen["cut"])
+    assert 4 <= sum(seen["fastcut"]) <= 16 and not any(seen["cut"])
 
 
 # -- runs ----------------------------------------------------------------------------------------
@@ -279,3 +280,23 @@ def test_compiled_step_equals_eager() -> None:
         results.append(torch.stack([trainers[-1].train_step(a, b) for _ in range(3)]))
     assert trainers[0].speed.compile == "default"  # compiled, not fallen back to eager
     torch.testing.assert_close(results[0], results[1], rtol=5e-3, atol=2e-3)
+
+
+def test_images_of_two_sizes_at_batch_one() -> None:
+    """--preprocess none keeps whole images: A and B may differ in size (CUT's identity NCE
+    then calls G twice instead of once)."""
+    family = CUT(small(nce_patches=16), CPU, Amp(CPU), SpeedPlan.plain())
+    a, b = torch.rand(1, 3, 32, 48) * 2 - 1, torch.rand(1, 3, 40, 32) * 2 - 1
+    losses = family.step(a, b)
+    assert torch.isfinite(losses).all() and len(losses) == 5
+
+
+def test_a_saved_config_keeps_its_values_for_the_same_model() -> None:
+    from cyclegan_cli.config import derive_recipe_fields
+
+    saved = TrainConfig(model="cut", n_epochs=7, n_epochs_decay=3, init_type="normal").to_dict()
+    same = derive_recipe_fields(saved, {"model"}, saved=True, model="cut")
+    assert (same["n_epochs"], same["n_epochs_decay"], same["init_type"]) == (7, 3, "normal")
+    other = TrainConfig.from_dict(derive_recipe_fields(saved, {"model"}, saved=True,
+                                                       model="fastcut") | {"model": "fastcut"})
+    assert (other.n_epochs, other.n_epochs_decay, other.init_type) == (150, 50, "xavier")

@@ -99,7 +99,8 @@ def test_colour_swd():
     shifted = [np.full((16, 16, 3), (30, 40, 0), np.uint8)]
     assert colour_swd(black, black) == 0.0
     # constant colours 50 apart: |u . v| averaged over random unit u is 50 / 2
-    assert colour_swd(black, shifted, projections=4000) == pytest.approx(25.0, rel=0.05)
+    assert colour_swd(black, shifted, samples=256, projections=4000) == pytest.approx(
+        25.0, rel=0.05)
 
 
 # -- the runner -------------------------------------------------------------------------------

@@ -22,6 +22,7 @@ Which = Literal["both", "AtoB", "BtoA"]
 SUMMARY_KEYS = ("model", "recipe", "netG", "residual", "colour_branch", "upsample", "ema", "ngf",
                 "norm", "dropout", "gan_mode", "load_size", "crop_size", "preprocess",
                 "lambda_A", "lambda_B", "lambda_identity", "lambda_L1", "lambda_gan", "direction",
+                "lambda_nce", "nce_idt", "flip_equivariance", "nce_patches", "nce_temperature",
                 "n_epochs", "n_epochs_decay", "batch_size", "seed", "name")
 
 

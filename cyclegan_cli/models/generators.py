@@ -149,7 +149,9 @@ class ResnetGenerator(nn.Module):
 
     # Layers whose outputs CUT's contrastive loss compares (indices into ``model``), after
     # the reference CUT's five: the (padded) input, the two downsampling convolutions, and
-    # the first and fifth residual blocks.
+    # the first and fifth residual blocks. (The reference's generator downsamples with an
+    # antialiasing blur, so its two convolution taps see full and half resolution where
+    # these, stride-2 convolutions, see half and quarter: the same layers, coarser patches.)
     NCE_LAYERS = (0, 4, 7, 10, 14)
 
     def encode(self, x: torch.Tensor, layers: tuple[int, ...] = NCE_LAYERS

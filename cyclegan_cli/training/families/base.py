@@ -1,4 +1,4 @@
-"""The model-family interface: what one kind of model (CycleGAN, pix2pix, later CUT) owns,
+"""The model-family interface: what one kind of model (CycleGAN, pix2pix, CUT) owns,
 and the only way the training loop, checkpoints, evaluation, resume, DDP, the speed plan and
 export reach it.
 

@@ -76,12 +76,18 @@ class GeneratorWithNCE(nn.Module):
     def forward(self, real_a: Tensor, real_b: Tensor, flipped: bool
                 ) -> tuple[Tensor, Tensor, Tensor | None]:
         """(G(A), NCE of A, NCE of B or None)."""
+        def run(x: Tensor) -> Tensor:
+            return self.g(x.flip(3) if flipped else x)
+
         n = real_a.shape[0]
-        real = torch.cat([real_a, real_b]) if self.cfg.nce_idt else real_a
-        fake = self.g(real.flip(3) if flipped else real)
-        fake_b = fake[:n]
+        if not self.cfg.nce_idt:
+            fake_b, idt_b = run(real_a), None
+        elif real_a.shape == real_b.shape:  # one call (instance norm is per sample)
+            fake_b, idt_b = run(torch.cat([real_a, real_b])).split(n)
+        else:  # whole images of two sizes (--preprocess none, batch 1)
+            fake_b, idt_b = run(real_a), run(real_b)
         nce_a = self.nce(real_a, fake_b, flipped)
-        nce_b = self.nce(real_b, fake[n:], flipped) if self.cfg.nce_idt else None
+        nce_b = self.nce(real_b, idt_b, flipped) if idt_b is not None else None
         return fake_b, nce_a, nce_b
 
 
