@@ -12,7 +12,7 @@ import contextlib
 import importlib.util
 import os
 import subprocess
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -42,6 +42,30 @@ def pytest_ignore_collect(collection_path: Path, config: pytest.Config) -> bool 
 def tiny_data(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """8 + 8 unpaired 32x32 crops (B graded), plus a 4-image paired test split."""
     return make_demo_dataset(tmp_path_factory.mktemp("data"), size=32, n_train=8, n_test=4)
+
+
+def straight_and_resumed(make: Callable[..., TrainConfig], runs: Path, steps: int = 4,
+                         stop: int = 2) -> tuple[list[dict], dict]:
+    """The networks in the last checkpoint of a run of ``steps`` steps and of one stopped at
+    ``stop`` and resumed (``make(runs_dir, max_steps)`` builds each config), and the resumed
+    run's checkpoint."""
+    import io
+
+    from rich.console import Console
+
+    from cyclegan_cli.rundir import RunDir, load_checkpoint
+    from cyclegan_cli.training.loop import train
+
+    def quiet() -> Console:
+        return Console(file=io.StringIO())
+
+    straight = train(make(runs / "a", steps), console=quiet(), quiet=True)
+    first = train(make(runs / "b", stop), console=quiet(), quiet=True)
+    resumed = train(resume=first.run_dir, overrides={"max_steps": steps}, console=quiet(),
+                    quiet=True)
+    assert straight.global_step == resumed.global_step == steps
+    states = [load_checkpoint(RunDir(r.run_dir).latest) for r in (straight, resumed)]
+    return [s["trainer"]["nets"] for s in states], states[1]
 
 
 def tiny_config(data: Path, runs: Path, **changes) -> TrainConfig:

@@ -23,13 +23,12 @@ from cyclegan_cli.export import export_run
 from cyclegan_cli.inference import load_model
 from cyclegan_cli.losses import patch_nce_loss
 from cyclegan_cli.models import build_generator
-from cyclegan_cli.rundir import RunDir, load_checkpoint
 from cyclegan_cli.training.amp import Amp
 from cyclegan_cli.training.families import CUT, FAMILIES, FastCUT
 from cyclegan_cli.training.families.cut import GeneratorWithNCE
 from cyclegan_cli.training.loop import train
 from cyclegan_cli.training.speed import SpeedPlan
-from tests.conftest import tiny_config
+from tests.conftest import straight_and_resumed, tiny_config
 
 CPU = torch.device("cpu")
 
@@ -184,14 +183,8 @@ def test_fastcut_flips_half_of_its_steps_and_cut_none(monkeypatch) -> None:
 @pytest.mark.parametrize("model", ["cut", "fastcut"])
 def test_resume_is_bit_identical_projector_included(model, tiny_data, tmp_path) -> None:
     fixed = dict(model=model, lr_fit_steps=False, ema=0.9, nce_patches=32)
-    straight = train(tiny_config(tiny_data, tmp_path / "a", max_steps=4, **fixed),
-                     console=quiet(), quiet=True)
-    first = train(tiny_config(tiny_data, tmp_path / "b", max_steps=2, **fixed),
-                  console=quiet(), quiet=True)
-    resumed = train(resume=first.run_dir, overrides={"max_steps": 4}, console=quiet(),
-                    quiet=True)
-    nets = [load_checkpoint(RunDir(r.run_dir).latest)["trainer"]["nets"]
-            for r in (straight, resumed)]
+    nets, _ = straight_and_resumed(
+        lambda runs, steps: tiny_config(tiny_data, runs, max_steps=steps, **fixed), tmp_path)
     assert set(nets[0]) == {"G", "D", "F", "G_ema"}
     for name, sd in nets[0].items():
         for key, value in sd.items():

@@ -32,6 +32,7 @@ from cyclegan_cli.training.families import FAMILIES, Pix2Pix
 from cyclegan_cli.training.loop import train
 from cyclegan_cli.training.speed import SpeedPlan
 from cyclegan_cli.training.trainer import Trainer
+from tests.conftest import straight_and_resumed
 
 CPU = torch.device("cpu")
 SIDE = 64  # unet_64's size multiple
@@ -208,17 +209,10 @@ def test_resume_is_bit_identical(paired_data, tmp_path) -> None:
     optimisers, data order), give the same weights."""
     fixed = dict(ema=0.9, lr_fit_steps=False,  # (a schedule fitted into --max-steps changes)
                  direction="BtoA", pool_size=2)
-    straight = train(run_config(paired_data, tmp_path / "a", max_steps=4, **fixed),
-                     console=quiet(), quiet=True)
-    first = train(run_config(paired_data, tmp_path / "b", max_steps=2, **fixed),
-                  console=quiet(), quiet=True)
-    resumed = train(resume=first.run_dir, overrides={"max_steps": 4}, console=quiet(),
-                    quiet=True)
-    assert straight.global_step == resumed.global_step == 4
-    nets = [load_checkpoint(RunDir(r.run_dir).latest)["trainer"]["nets"]
-            for r in (straight, resumed)]
+    nets, resumed = straight_and_resumed(
+        lambda runs, steps: run_config(paired_data, runs, max_steps=steps, **fixed), tmp_path)
     assert set(nets[0]) == {"G", "D", "G_ema"}
-    assert load_checkpoint(RunDir(resumed.run_dir).latest)["exports"] == {"BtoA": "G_ema"}
+    assert resumed["exports"] == {"BtoA": "G_ema"}
     for name, sd in nets[0].items():
         for key, value in sd.items():
             assert torch.equal(value, nets[1][name][key]), (name, key)

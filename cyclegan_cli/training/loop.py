@@ -109,8 +109,8 @@ def _training_pairs(cfg: TrainConfig) -> list[Pair]:
 def prepare_new_run(cfg: TrainConfig) -> TrainConfig:
     """Validate a new run's config and fill in what was left to defaults (folders, name, seed)."""
     cfg = replace(cfg).validate()
-    if cfg.paired:  # every pair found and its sizes checked here, before any work
-        check_pairs(_training_pairs(cfg))
+    if cfg.paired:  # every pair found here (sizes: when the dataset is built, before any
+        _training_pairs(cfg)  # file is written)
         cfg.dir_a, cfg.dir_b, cfg.dataroot, cfg.pairs = (
             str(Path(p).resolve()) if p else None
             for p in (cfg.dir_a, cfg.dir_b, cfg.dataroot, cfg.pairs))
